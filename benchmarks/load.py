@@ -1,0 +1,257 @@
+"""Load benchmark: workbench vs the orjson parse bound vs pandas.json_normalize.
+
+Generates OTLP NDJSON exports (OpenInference attributes, 200-2,000-char
+inputs/outputs) into a temporary directory, in two shapes (one span per line;
+the Collector's one request per line) plus a copy with bad lines, then runs
+each method in a fresh subprocess and reports load seconds, MB/s and peak RSS
+as a markdown table with ratios against the parse bound measured in the same run.
+
+    .venv/bin/python benchmarks/load.py --sizes 100000 1000000 --repeat 3
+
+Methods
+-------
+orjson_parse       ``orjson.loads`` on every line, result discarded (the bound)
+workbench          ``read_traces(..., cache=<fresh dir>)``: parse + flatten +
+                   anomaly flags + trace/session rollup + writing the cache
+workbench_cached   a second ``read_traces`` of the same file from that cache
+pandas_normalize   ``json.loads`` per line, ``pd.json_normalize`` of spans and
+                   of their attributes, pivot + join (100k only; OOM at 1M)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("refund order shipping policy customer account password reset invoice tool timeout error retry "
+         "the a to of and is was for with on \"quoted\" naïve café 東京 résumé agent search knowledge base").split()
+BASE_NS = 1_767_261_600_000_000_000
+
+
+# -- generation ---------------------------------------------------------------------------------
+def _text(rng: random.Random) -> str:
+    length = int(math.exp(rng.uniform(math.log(200), math.log(2000))))
+    out, size = [], 0
+    while size < length:
+        word = rng.choice(WORDS)
+        out.append(word)
+        size += len(word) + 1
+    text = " ".join(out)[:length]
+    return text.replace(" retry ", " retry\n", 1)
+
+
+def _kv(key: str, value) -> dict:
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def _trace(rng: random.Random, t: int) -> list[dict]:
+    trace_id = f"{rng.getrandbits(128):032x}"
+    root_id = f"{rng.getrandbits(64):016x}"
+    start = BASE_NS + t * 1_000_000_000
+    spans = []
+    n_steps = rng.randint(1, 8)
+    session = f"sess-{t // 5}"
+    for step in range(n_steps):
+        for kind in ("LLM", "TOOL") if rng.random() < 0.8 else ("LLM",):
+            s0 = start + (len(spans) + 1) * 10_000_000
+            attrs = [_kv("openinference.span.kind", kind), _kv("input.value", _text(rng)),
+                     _kv("input.mime_type", "text/plain"), _kv("output.value", _text(rng)),
+                     _kv("output.mime_type", "text/plain"), _kv("session.id", session), _kv("user.id", f"u{t % 97}")]
+            if kind == "LLM":
+                p, c = rng.randint(50, 4000), rng.randint(5, 800)
+                attrs += [_kv("llm.model_name", "gpt-4o-mini"), _kv("llm.provider", "openai"),
+                          _kv("llm.invocation_parameters", '{"temperature": 0.2}'),
+                          _kv("llm.token_count.prompt", p), _kv("llm.token_count.completion", c),
+                          _kv("llm.token_count.total", p + c), _kv("llm.prompt_template.version", "v1" if t % 2 else "v2")]
+            else:
+                attrs += [_kv("tool.name", rng.choice(["search", "lookup_order", "refund"])),
+                          _kv("metadata", '{"step": %d}' % step)]
+            error = rng.random() < 0.03
+            spans.append({
+                "traceId": trace_id, "spanId": f"{rng.getrandbits(64):016x}", "parentSpanId": root_id,
+                "name": "ChatCompletion" if kind == "LLM" else "tool_call", "kind": 3 if kind == "LLM" else 1,
+                "startTimeUnixNano": str(s0), "endTimeUnixNano": str(s0 + rng.randint(1, 9) * 1_000_000),
+                "attributes": attrs, "status": {"code": 2, "message": "tool timeout"} if error else {"code": 1},
+            })
+    end = start + (len(spans) + 2) * 10_000_000
+    spans.append({
+        "traceId": trace_id, "spanId": root_id, "parentSpanId": "", "name": "AgentExecutor", "kind": 1,
+        "startTimeUnixNano": str(start), "endTimeUnixNano": str(end),
+        "attributes": [_kv("openinference.span.kind", "CHAIN"), _kv("input.value", _text(rng)),
+                       _kv("output.value", _text(rng)), _kv("session.id", session), _kv("user.id", f"u{t % 97}"),
+                       _kv("metadata", '{"app_version": "1.2.0"}')],
+        "status": {"code": 1},
+    })
+    return spans
+
+
+def generate(directory: Path, n_spans: int, seed: int = 7) -> dict[str, Path]:
+    """Write spans-per-line, request-per-line and bad-lines files with about ``n_spans`` spans."""
+    import orjson
+
+    rng = random.Random(seed)
+    paths = {"spans": directory / f"spans_{n_spans}.ndjson", "requests": directory / f"requests_{n_spans}.ndjson",
+             "bad": directory / f"spans_{n_spans}_bad.ndjson"}
+    resource = {"attributes": [_kv("service.name", "bench-agent"), _kv("service.version", "1.2.0")]}
+    written, t = 0, 0
+    with open(paths["spans"], "wb") as per_span, open(paths["requests"], "wb") as per_request, \
+            open(paths["bad"], "wb") as bad:
+        line_no = 0
+        while written < n_spans:
+            spans = _trace(rng, t)
+            t += 1
+            request = {"resourceSpans": [{"resource": resource, "scopeSpans": [
+                {"scope": {"name": "openinference.instrumentation.langchain", "version": "0.1.0"}, "spans": spans}]}]}
+            per_request.write(orjson.dumps(request) + b"\n")
+            for span in spans:
+                line = orjson.dumps(span)
+                per_span.write(line + b"\n")
+                line_no += 1
+                if line_no % 10_000 == 5_000:  # 0.01% bad lines spread over the file
+                    line = line[: len(line) // 2]
+                bad.write(line + b"\n")
+            written += len(spans)
+    return paths
+
+
+# -- methods (each runs in a fresh subprocess) ----------------------------------------------------
+def run_orjson_parse(path: str, _cache: str) -> int:
+    import orjson
+
+    n = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            orjson.loads(line)
+            n += 1
+    return n
+
+
+def run_workbench(path: str, cache: str) -> int:
+    sys.path.insert(0, str(ROOT))
+    from workbench.load import read_traces
+
+    return read_traces(path, format="otlp", cache=cache or False).spans.height
+
+
+def run_pandas_normalize(path: str, _cache: str) -> int:
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT))
+    from workbench.load._attrs import span_fields_from_attributes  # noqa: F401  (same mapping rules below)
+
+    records = [json.loads(line) for line in open(path, "rb")]
+    top = pd.json_normalize(records).drop(columns=["attributes"])
+    attrs = pd.json_normalize(records, record_path="attributes", meta=["spanId"])
+    attrs["v"] = attrs["value.stringValue"].fillna(attrs["value.intValue"])
+    wide = attrs.pivot_table(index="spanId", columns="key", values="v", aggfunc="first")
+    frame = top.join(wide, on="spanId")
+    frame["start_time"] = pd.to_datetime(frame["startTimeUnixNano"].astype("int64"), unit="ns", utc=True)
+    frame["end_time"] = pd.to_datetime(frame["endTimeUnixNano"].astype("int64"), unit="ns", utc=True)
+    frame["duration_ms"] = (frame["end_time"] - frame["start_time"]).dt.total_seconds() * 1000
+    for column in ("llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total"):
+        frame[column] = pd.to_numeric(frame[column])
+    frame["kind"] = frame["openinference.span.kind"].str.lower()
+    frame["is_duplicate"] = frame.duplicated(["traceId", "spanId"])
+    frame["is_orphan"] = ~frame["parentSpanId"].isin(set(frame["spanId"])) & (frame["parentSpanId"] != "")
+    frame["ends_before_start"] = frame["end_time"] < frame["start_time"]
+    return len(frame)
+
+
+METHODS = {"orjson_parse": run_orjson_parse, "workbench": run_workbench, "workbench_cached": run_workbench,
+           "pandas_normalize": run_pandas_normalize}
+
+
+def child(method: str, path: str, cache: str) -> None:
+    started = time.perf_counter()
+    rows = METHODS[method](path, cache)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": peak_kib / 1024}))
+
+
+def measure(method: str, path: Path, cache: str = "") -> dict:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--child", method, str(path), cache],
+                         capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall"] = wall
+    return result
+
+
+def bench(sizes: list[int], repeat: int, workdir: Path) -> str:
+    rows = []
+    for n in sizes:
+        paths = generate(workdir, n)
+        for shape, path in paths.items():
+            mb = path.stat().st_size / 1e6
+            methods = ["orjson_parse", "workbench", "workbench_cached"]
+            if n <= 200_000 and shape == "spans":
+                methods.append("pandas_normalize")
+            results: dict[str, list[dict]] = {m: [] for m in methods}
+            for _ in range(repeat):
+                cache = tempfile.mkdtemp(prefix="wb-cache-", dir=workdir)
+                for method in methods:
+                    reps = 1 if method == "pandas_normalize" and results[method] else None
+                    if reps is None or not results[method]:
+                        results[method].append(measure(method, path, cache if method.startswith("workbench") else ""))
+                shutil.rmtree(cache, ignore_errors=True)
+            bound = statistics.median(r["seconds"] for r in results["orjson_parse"])
+            for method in methods:
+                ok = [r for r in results[method] if "error" not in r]
+                if not ok:
+                    rows.append((n, shape, mb, method, None, None, None, None, results[method][0]["error"]))
+                    continue
+                secs = statistics.median(r["seconds"] for r in ok)
+                rss = max(r["peak_mib"] for r in ok)
+                rows.append((n, shape, mb, method, secs, mb / secs, secs / bound, rss, ok[0]["rows"]))
+            path.unlink()
+    lines = ["| spans | shape | MB | method | load s (median) | MB/s | x orjson parse | peak RSS MiB | rows |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for n, shape, mb, method, secs, mbs, ratio, rss, extra in rows:
+        if secs is None:
+            lines.append(f"| {n:,} | {shape} | {mb:,.0f} | {method} | failed: {extra} | | | | |")
+        else:
+            lines.append(f"| {n:,} | {shape} | {mb:,.0f} | {method} | {secs:.2f} | {mbs:,.0f} | {ratio:.2f} | "
+                         f"{rss:,.0f} | {extra:,} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", default=None, help="where to write the generated files (default: a temp dir)")
+    parser.add_argument("--child", nargs=3, metavar=("METHOD", "FILE", "CACHE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="wb-load-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        print(f"machine: {os.cpu_count()} cores, shared with other jobs; files in {workdir}\n")
+        print(bench(args.sizes, args.repeat, workdir))
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
