@@ -61,8 +61,9 @@ def test_rename_remaps_labels_by_new_events(store: LabelStore) -> None:
     assert taxonomy.names() == ["refund_no_policy"]
     renamed = taxonomy.categories(include_replaced=True).filter(pl.col("name") == "refund").row(0, named=True)
     assert renamed["status"] == "renamed" and renamed["replaced_by"] == ["refund_no_policy"]
+    taxonomy.add("other")
     with pytest.raises(ValueError, match="already exists"):
-        taxonomy.add("other") and taxonomy.rename("other", "refund_no_policy")
+        taxonomy.rename("other", "refund_no_policy")
 
 
 def test_merge_into_existing_and_dedupes(store: LabelStore) -> None:

@@ -50,8 +50,9 @@ def continuous_rows(
         .sort(SLICE)
     )
     samples: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-    for slice_value, cohort, values, units in groups.iter_rows():
-        samples.setdefault(slice_value, {})[cohort] = (np.asarray(values, dtype=float), np.asarray(units))
+    values_col, units_col = groups.get_column("_v"), groups.get_column(UNIT)
+    for i, (slice_value, cohort) in enumerate(groups.select(SLICE, COHORT).iter_rows()):
+        samples.setdefault(slice_value, {})[cohort] = (values_col[i].to_numpy(), units_col[i].to_numpy())
     rows = []
     for slice_value, pair in samples.items():
         if baseline not in pair or candidate not in pair:

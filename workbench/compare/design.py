@@ -116,7 +116,7 @@ def detect_design(
         if runs.height and int(runs["runs"].max()) > 1:
             return Design(CLUSTERED, task_key, f"clustered by {task_key}: tasks have several runs",
                           max_runs=int(runs["runs"].max()), min_runs=int(runs["runs"].min()))
-    if session_key is not None and session_key in pair.columns:
+    if session_key is not None and session_key in pair.columns and pair[session_key].n_unique() < pair.height:
         sizes = pair.filter(pl.col(session_key).is_not_null()).group_by(session_key, COHORT).len()
         if sizes.height and int(sizes["len"].max()) > 1:
             return Design(

@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from workbench.export.detectors import Detector, Finding, PatternDetector, defau
 POLICY_VERSION = "workbench-redaction/1"
 # a placeholder such as <EMAIL_12>; group 1 is the kind
 PLACEHOLDER_PATTERN = r"<([A-Z][A-Z_]*)_[0-9]+>"
+_PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
 
 # Keys whose values are redacted at any depth of a JSON column, whatever they hold.
 DEFAULT_FIELD_RULES: dict[str, str] = {
@@ -420,5 +422,5 @@ def _verify(
             continue
         texts = target.scan_text(frame.filter(mask))
         for detector in patterns:
-            residue.extend(detector.find(texts))
+            residue.extend(f for f in detector.find(texts) if not _PLACEHOLDER.fullmatch(f.value))
     return residue

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -137,6 +138,7 @@ def conversation(spans: Any) -> list[Message]:
             found = keys[raw] = _key(msg)
         return found
 
+    history = _History(cache)
     # (sort key, message, occurrence among identical messages of its list or None, marker, span, time)
     events: list[tuple[tuple[int, int, int, int], Message, int | None, str, Any, Any]] = []
     last_time = 0
@@ -151,7 +153,10 @@ def conversation(spans: Any) -> list[Message]:
         span_id = row.get("span_id")
         if kind == "llm":
             seen: Counter[tuple[Any, ...]] = Counter()
-            for j, msg in enumerate(_llm_messages(row, "input", default_role="user", cache=cache)):
+            tail = history.read(row.get("input"), seen, key_of)
+            if tail is None:  # not a list of message dicts: parse the whole value
+                tail = _llm_messages(row, "input", default_role="user", cache=cache)
+            for j, msg in enumerate(tail):
                 key = key_of(msg)
                 events.append(((start, seq, 0, j), msg, seen[key], "msg", span_id, row.get("start_time")))
                 seen[key] += 1
@@ -186,6 +191,8 @@ def conversation(spans: Any) -> list[Message]:
                 out.append(msg)
             continue
         key = key_of(msg)
+        if occurrence is not None and occurrence < emitted[key]:
+            continue  # history repeated by a later call
         if marker == "msg" and msg.role == "tool":
             target = answered.get(msg.call_id) if msg.call_id else None
             if target is None:
@@ -194,8 +201,6 @@ def conversation(spans: Any) -> list[Message]:
                 out[target] = _merge_result(out[target], msg)
                 emitted[key] += 1
                 continue
-        if occurrence is not None and occurrence < emitted[key]:
-            continue
         emitted[key] += 1
         out.append(_stamp(msg, span_id, time) if marker == "msg" else msg)
         if marker == "result" and span_id in span_call:
@@ -204,6 +209,45 @@ def conversation(spans: Any) -> list[Message]:
             retrievals[frozenset(str(d.doc_id) for d in msg.documents)] = len(out) - 1
         pending.extend((c.name, c.call_id) for c in msg.tool_calls)
     return _with_root_fallback(out, rows, order, emitted)
+
+
+class _History:
+    """The previous LLM call's input, so the history it shares with the next call is not re-read.
+
+    Agent loops send each call the previous input plus a few new messages. Items of the
+    shared prefix (compared as parsed dicts, in C) were already walked, so every copy of
+    them is a repeat: only their keys are counted, no events are made for them.
+    """
+
+    def __init__(self, cache: dict[bytes, Any]) -> None:
+        self.cache = cache
+        self.items: list[dict[str, Any]] = []
+        self.messages: list[list[Message]] = []
+        self.keys: list[list[tuple[Any, ...]]] = []
+
+    def read(self, value: Any, seen: Counter[tuple[Any, ...]], key_of: Any) -> list[Message] | None:
+        """Messages of the new part of ``value``; counts the shared prefix into ``seen``."""
+        items = load_json(value)
+        if isinstance(items, dict) and isinstance(items.get("messages"), list) and "role" not in items:
+            items = items["messages"]
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            self.items, self.messages, self.keys = [], [], []
+            return None
+        shared = 0
+        limit = min(len(items), len(self.items))
+        while shared < limit and items[shared] == self.items[shared]:
+            shared += 1
+        messages, keys = self.messages[:shared], self.keys[:shared]
+        for item in items[shared:]:
+            parsed = parse_messages([item], self.cache)
+            if parsed is None:
+                self.items, self.messages, self.keys = [], [], []
+                return None
+            messages.append(parsed)
+            keys.append([key_of(m) for m in parsed])
+        seen.update(chain.from_iterable(keys[:shared]))
+        self.items, self.messages, self.keys = items, messages, keys
+        return [m for group in messages[shared:] for m in group]
 
 
 def _document_ids(text: str) -> frozenset[str] | None:

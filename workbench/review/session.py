@@ -88,8 +88,14 @@ class ReviewItem:
     tree: tuple[TreeRow, ...] = field(repr=False)
     metadata: dict[str, Any] = field(repr=False)
     rendered: RenderedTrace = field(repr=False)
-    content_hash: str = ""
     original_output: str = field(default="", repr=False)
+
+    @property
+    def content_hash(self) -> str:
+        """``trace_content_hash`` of the spans (computed when first needed: at save time)."""
+        if "_hash" not in self.__dict__:
+            object.__setattr__(self, "_hash", trace_content_hash(self.spans))
+        return self.__dict__["_hash"]
 
 
 class ReviewSession:
@@ -193,8 +199,7 @@ class ReviewSession:
         if original is None:
             original = next((m.content for m in reversed(messages) if m.role == "assistant" and m.content), "")
         return ReviewItem(position, trace_id, self.queue.reasons[position], spans, trace, tuple(messages),
-                          tuple(tree), summary, trace_html(messages, tree, summary),
-                          trace_content_hash(spans), original or "")
+                          tuple(tree), summary, trace_html(messages, tree, summary), original or "")
 
     @property
     def form(self) -> Form:

@@ -1,0 +1,131 @@
+"""Clusterer: HDBSCAN on the reduced points, with prediction data for new points.
+
+Noise (label -1) is kept: the pipeline shows it as an explicit "unclustered" group
+rather than forcing every trace into a cluster. Clusters are renumbered by size
+(0 = largest), so the numbering does not depend on HDBSCAN's internal order.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> points = np.vstack([rng.normal(0, 0.1, (60, 2)), rng.normal(3, 0.1, (40, 2))])
+>>> fitted = HdbscanClusterer(min_cluster_size=10).fit(points)
+>>> sorted(set(fitted.labels_.tolist()))
+[0, 1]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+NOISE = -1
+
+
+def default_min_cluster_size(n_points: int) -> int:
+    """0.5% of the fitted points, at least 10 (what kept ARI >= 0.86 from 5k to 100k)."""
+    return max(10, round(0.005 * n_points))
+
+
+class HdbscanClusterer:
+    """HDBSCAN (``hdbscan`` package, ``prediction_data=True``).
+
+    Parameters
+    ----------
+    min_cluster_size
+        Smallest group worth calling a cluster; default :func:`default_min_cluster_size`.
+    min_samples
+        Density smoothing; default equals ``min_cluster_size`` (HDBSCAN's default).
+    cluster_selection_method
+        ``"eom"`` (default) or ``"leaf"`` (many small homogeneous clusters).
+    cluster_selection_epsilon
+        Merge clusters closer than this distance.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_cluster_size: int | None = None,
+        min_samples: int | None = None,
+        cluster_selection_method: str = "eom",
+        cluster_selection_epsilon: float = 0.0,
+    ) -> None:
+        if min_cluster_size is not None and min_cluster_size < 2:
+            raise ValueError(f"min_cluster_size must be >= 2, got {min_cluster_size}")
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.cluster_selection_method = cluster_selection_method
+        self.cluster_selection_epsilon = cluster_selection_epsilon
+        self.model_: Any = None
+        self.labels_: np.ndarray | None = None
+        self.probabilities_: np.ndarray | None = None
+        self._renumber: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return (f"HdbscanClusterer(min_cluster_size={self.min_cluster_size}, "
+                f"min_samples={self.min_samples}, method={self.cluster_selection_method!r})")
+
+    def resolved_min_cluster_size(self, n_points: int) -> int:
+        """The ``min_cluster_size`` used for ``n_points`` points."""
+        return self.min_cluster_size or default_min_cluster_size(n_points)
+
+    def unfitted_copy(self) -> HdbscanClusterer:
+        """A new clusterer with the same parameters."""
+        return HdbscanClusterer(
+            min_cluster_size=self.min_cluster_size,
+            min_samples=self.min_samples,
+            cluster_selection_method=self.cluster_selection_method,
+            cluster_selection_epsilon=self.cluster_selection_epsilon,
+        )
+
+    def fit(self, points: np.ndarray, *, min_cluster_size: int | None = None) -> HdbscanClusterer:
+        """Cluster ``points``; sets ``labels_`` (-1 = noise) and ``probabilities_`` (membership)."""
+        from workbench._optional import require
+
+        hdbscan = require("hdbscan", purpose="clustering traces (HDBSCAN)")
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        size = min_cluster_size or self.resolved_min_cluster_size(points.shape[0])
+        model = hdbscan.HDBSCAN(
+            min_cluster_size=size,
+            min_samples=self.min_samples,
+            cluster_selection_method=self.cluster_selection_method,
+            cluster_selection_epsilon=self.cluster_selection_epsilon,
+            prediction_data=True,
+            core_dist_n_jobs=1,
+        )
+        model.fit(points)
+        raw = np.asarray(model.labels_, dtype=np.int64)
+        ids, counts = np.unique(raw[raw >= 0], return_counts=True)
+        order = ids[np.lexsort((ids, -counts))]  # largest first, ties by id
+        renumber = np.full(int(raw.max()) + 2 if raw.size else 1, NOISE, dtype=np.int64)
+        renumber[order] = np.arange(len(order))
+        self._renumber = renumber
+        self.model_ = model
+        self.labels_ = self._apply(raw)
+        self.probabilities_ = np.asarray(model.probabilities_, dtype=np.float64)
+        self.min_cluster_size_ = size
+        return self
+
+    def _apply(self, raw: np.ndarray) -> np.ndarray:
+        assert self._renumber is not None
+        out = np.full(raw.shape, NOISE, dtype=np.int64)
+        mask = raw >= 0
+        out[mask] = self._renumber[raw[mask]]
+        return out
+
+    def predict(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clusters and membership strengths of new points in the fitted tree.
+
+        ``hdbscan.approximate_predict``: new points join existing clusters (or noise);
+        it never creates clusters -- recluster to find new ones.
+        """
+        if self.model_ is None:
+            raise RuntimeError("fit() must be called before predict()")
+        import hdbscan
+
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        if points.shape[0] == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        raw, strengths = hdbscan.approximate_predict(self.model_, points)
+        return self._apply(np.asarray(raw, dtype=np.int64)), np.asarray(strengths, dtype=np.float64)

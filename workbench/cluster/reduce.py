@@ -1,0 +1,215 @@
+"""Reducers: unit vectors -> a few dimensions (UMAP), over one shared k-NN graph.
+
+The k-nearest-neighbour graph is the expensive, JIT-heavy part of UMAP. It is computed
+once (:class:`NeighborIndex`) and handed to both the 5-D clustering fit and the 2-D map
+fit as ``precomputed_knn``; the same index answers ``umap.transform`` queries for new
+traces (queried once, reused by both reducers). See :mod:`workbench.cluster.warmup`
+for why this path avoids ~20 s of per-process compilation.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> vectors = rng.normal(size=(200, 8)).astype("float32")
+>>> neighbors = NeighborIndex(vectors, n_neighbors=10)
+>>> UmapReducer(n_components=2, seed=0).fit_transform(vectors, neighbors=neighbors).shape  # doctest: +SKIP
+(200, 2)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+EXACT_KNN_LIMIT = 60_000
+"""Above this many fitted points the k-NN graph is approximate (pynndescent)."""
+
+
+def _self_first(indices: np.ndarray, dists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Put each point itself in column 0 (distance 0); duplicates can displace it otherwise."""
+    n, k = indices.shape
+    rows = np.arange(n)
+    is_self = indices == rows[:, None]
+    order = np.argsort(is_self, axis=1, kind="stable")  # non-self neighbours first, in order
+    others = np.take_along_axis(indices, order, axis=1)[:, : k - 1]
+    other_dists = np.take_along_axis(dists, order, axis=1)[:, : k - 1]
+    out_indices = np.hstack([rows[:, None], others]).astype(np.int32)
+    out_dists = np.hstack([np.zeros((n, 1), dtype=np.float32), other_dists]).astype(np.float32)
+    return np.ascontiguousarray(out_indices), np.ascontiguousarray(out_dists)
+
+
+class NeighborIndex:
+    """k nearest neighbours of fitted vectors (Euclidean; cosine on unit vectors), queryable.
+
+    Exact (scikit-learn brute force) up to :data:`EXACT_KNN_LIMIT` points, pynndescent
+    above. Also serves as the search index ``umap.UMAP.transform`` calls
+    (``query(X, k, epsilon)``), so a query prepared once with :meth:`prepare` is reused
+    by the 5-D and the 2-D reducer.
+
+    Parameters
+    ----------
+    data
+        Fitted vectors (n x d).
+    n_neighbors
+        Neighbours per point, the point itself included (capped at ``n - 1``).
+    method
+        ``"auto"``, ``"exact"`` or ``"nndescent"``.
+    seed
+        Seed of pynndescent (the exact method is deterministic).
+    """
+
+    _angular_trees = False  # read by umap's transform to choose its search epsilon
+
+    def __init__(self, data: np.ndarray, *, n_neighbors: int = 15, method: str = "auto", seed: int = 0) -> None:
+        self.data = np.ascontiguousarray(data, dtype=np.float32)
+        n = self.data.shape[0]
+        if n < 3:
+            raise ValueError(f"need at least 3 points for a neighbour graph, got {n}")
+        self.n_neighbors = max(2, min(n_neighbors, n - 1))
+        if method == "auto":
+            method = "exact" if n <= EXACT_KNN_LIMIT else "nndescent"
+        if method not in ("exact", "nndescent"):
+            raise ValueError(f"method must be 'auto', 'exact' or 'nndescent', not {method!r}")
+        self.method = method
+        self.seed = seed
+        self._graph: tuple[np.ndarray, np.ndarray] | None = None
+        self._pending: tuple[np.ndarray, int, np.ndarray, np.ndarray] | None = None
+        if method == "exact":
+            from sklearn.neighbors import NearestNeighbors
+
+            self._index: Any = NearestNeighbors(algorithm="brute", metric="euclidean").fit(self.data)
+        else:
+            from pynndescent import NNDescent
+
+            self._index = NNDescent(self.data, n_neighbors=self.n_neighbors, metric="euclidean",
+                                    random_state=seed, low_memory=True)
+
+    def __repr__(self) -> str:
+        return f"NeighborIndex({self.data.shape[0]:,} points, k={self.n_neighbors}, {self.method})"
+
+    def graph(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices int32, distances float32)`` of every fitted point, itself first (copies)."""
+        if self._graph is None:
+            if self.method == "exact":
+                dists, indices = self._index.kneighbors(self.data, n_neighbors=self.n_neighbors)
+            else:
+                indices, dists = self._index.neighbor_graph
+            self._graph = _self_first(indices, dists)
+        return self._graph[0].copy(), self._graph[1].copy()
+
+    def _search(self, points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.method == "exact":
+            dists, indices = self._index.kneighbors(points, n_neighbors=k)
+        else:
+            indices, dists = self._index.query(points, k=k)
+        return np.ascontiguousarray(indices, dtype=np.int32), np.ascontiguousarray(dists, dtype=np.float32)
+
+    def prepare(self, points: np.ndarray) -> np.ndarray:
+        """Search ``points`` now and keep the answer for the next :meth:`query` of them.
+
+        Returns ``points`` as float32 C-ordered (pass that array to the reducers).
+        """
+        points = np.ascontiguousarray(points, dtype=np.float32)
+        indices, dists = self._search(points, self.n_neighbors)
+        self._pending = (points, self.n_neighbors, indices, dists)
+        return points
+
+    def query(self, points: np.ndarray, k: int, epsilon: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbours of ``points`` among the fitted vectors (umap's search-index interface)."""
+        pending = self._pending
+        if (
+            pending is not None
+            and pending[1] >= k
+            and pending[0].shape == points.shape
+            and (pending[0] is points or np.shares_memory(pending[0], points) or np.array_equal(pending[0], points))
+        ):
+            return pending[2][:, :k].copy(), pending[3][:, :k].copy()
+        return self._search(np.ascontiguousarray(points, dtype=np.float32), k)
+
+
+class UmapReducer:
+    """UMAP to ``n_components`` dimensions, seeded (the same seed gives the same layout).
+
+    Parameters
+    ----------
+    n_components
+        5 for clustering, 2 for the map.
+    n_neighbors, min_dist
+        UMAP's parameters (defaults follow BERTopic's practice: 15 and 0.0).
+    seed
+        UMAP ``random_state`` and ``transform_seed``. A seed makes UMAP single-threaded
+        (about 1.5x slower than its unseeded parallel mode) but reproducible.
+    n_epochs
+        Layout epochs (UMAP's default: 500 up to 10k points, 200 above).
+    init
+        ``"spectral"`` (UMAP's default) or ``"pca"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_components: int = 5,
+        n_neighbors: int = 15,
+        min_dist: float = 0.0,
+        seed: int = 0,
+        n_epochs: int | None = None,
+        init: str = "spectral",
+    ) -> None:
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.seed = seed
+        self.n_epochs = n_epochs
+        self.init = init
+        self.model_: Any = None
+        self.neighbors_: NeighborIndex | None = None
+
+    def __repr__(self) -> str:
+        return f"UmapReducer(n_components={self.n_components}, n_neighbors={self.n_neighbors}, seed={self.seed})"
+
+    def fit_transform(self, vectors: np.ndarray, *, neighbors: NeighborIndex | None = None) -> np.ndarray:
+        """Fit UMAP on ``vectors`` (using ``neighbors`` when given) and return the layout."""
+        from workbench.cluster.warmup import load_umap
+
+        umap = load_umap()
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if neighbors is None:
+            neighbors = NeighborIndex(vectors, n_neighbors=self.n_neighbors, seed=self.seed)
+        if neighbors.data.shape[0] != vectors.shape[0]:
+            raise ValueError("the neighbour index was built on other vectors than the ones being fitted")
+        k = min(self.n_neighbors, neighbors.n_neighbors)
+        indices, dists = neighbors.graph()
+        n_components = min(self.n_components, vectors.shape[0] - 2)
+        model = umap.UMAP(
+            n_neighbors=k,
+            n_components=n_components,
+            min_dist=self.min_dist,
+            metric="euclidean",
+            random_state=self.seed,
+            transform_seed=self.seed,
+            n_jobs=1,
+            n_epochs=self.n_epochs,
+            init=self.init,
+            precomputed_knn=(indices[:, :k], dists[:, :k], neighbors),
+            verbose=False,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+            warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+            embedding = model.fit_transform(vectors)
+        self.model_ = model
+        self.neighbors_ = neighbors
+        return np.ascontiguousarray(embedding, dtype=np.float32)
+
+    def transform(self, vectors: np.ndarray, *, neighbors: NeighborIndex | None = None) -> np.ndarray:
+        """Place new vectors in the fitted layout (``umap.UMAP.transform``)."""
+        if self.model_ is None:
+            raise RuntimeError("fit_transform() must be called before transform()")
+        index = neighbors if neighbors is not None else self.neighbors_
+        self.model_._knn_search_index = index
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+            placed = self.model_.transform(np.ascontiguousarray(vectors, dtype=np.float32))
+        return np.ascontiguousarray(placed, dtype=np.float32)
