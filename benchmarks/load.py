@@ -35,8 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = ("refund order shipping policy customer account password reset invoice tool timeout error retry "
-         "the a to of and is was for with on \"quoted\" naïve café 東京 résumé agent search knowledge base").split()
+WORDS = ["refund", "order", "shipping", "policy", "customer", "account", "password", "reset", "invoice", "tool", "timeout", "error", "retry", "the", "a", "to", "of", "and", "is", "was", "for", "with", "on", '"quoted"', "naïve", "café", "東京", "résumé", "agent", "search", "knowledge", "base"]
 BASE_NS = 1_767_261_600_000_000_000
 
 
@@ -79,7 +78,7 @@ def _trace(rng: random.Random, t: int) -> list[dict]:
                           _kv("llm.token_count.total", p + c), _kv("llm.prompt_template.version", "v1" if t % 2 else "v2")]
             else:
                 attrs += [_kv("tool.name", rng.choice(["search", "lookup_order", "refund"])),
-                          _kv("metadata", '{"step": %d}' % step)]
+                          _kv("metadata", f'{{"step": {step}}}')]
             error = rng.random() < 0.03
             spans.append({
                 "traceId": trace_id, "spanId": f"{rng.getrandbits(64):016x}", "parentSpanId": root_id,
@@ -150,10 +149,8 @@ def run_workbench(path: str, cache: str) -> int:
 def run_pandas_normalize(path: str, _cache: str) -> int:
     import pandas as pd
 
-    sys.path.insert(0, str(ROOT))
-    from workbench.load._attrs import span_fields_from_attributes  # noqa: F401  (same mapping rules below)
-
-    records = [json.loads(line) for line in open(path, "rb")]
+    with open(path, "rb") as handle:
+        records = [json.loads(line) for line in handle]
     top = pd.json_normalize(records).drop(columns=["attributes"])
     attrs = pd.json_normalize(records, record_path="attributes", meta=["spanId"])
     attrs["v"] = attrs["value.stringValue"].fillna(attrs["value.intValue"])

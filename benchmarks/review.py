@@ -49,6 +49,20 @@ def _measure(store: LabelStore, saves: int) -> list[float]:
     return times
 
 
+def _raw_fsync(path: Path, count: int) -> list[float]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    times = []
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 4096)
+            start = time.perf_counter()
+            os.fsync(fd)
+            times.append((time.perf_counter() - start) * 1000)
+    finally:
+        os.close(fd)
+    return times
+
+
 def _row(name: str, times: list[float], others: int | None) -> str:
     ordered = sorted(times)
     p50 = statistics.median(ordered)
@@ -65,10 +79,18 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="wb-bench-review-"))
     db = work / "labels.sqlite"
-    rows = []
+    rows = [
+        _row("baseline: raw 4 KB write + fsync (the disk)", _raw_fsync(work / "fsync.bin", args.saves), None)
+    ]
+    with LabelStore(work / "overhead.sqlite") as bare:
+        import sqlalchemy as sa
+
+        sa.event.listen(bare._engine, "connect", lambda conn, _rec: conn.execute("PRAGMA synchronous = OFF"))
+        bare._engine.dispose()
+        rows.append(_row("baseline: store overhead (synchronous=OFF)", _measure(bare, args.saves), None))
     with LabelStore(db) as store:
         _measure(store, 50)  # warm up
-        rows.append(_row("alone", _measure(store, args.saves), None))
+        rows.append(_row("store.save alone", _measure(store, args.saves), None))
         stop = work / "stop"
         script = work / "busy.py"
         script.write_text(BUSY_WRITER)
@@ -86,7 +108,7 @@ def main() -> int:
         times = _measure(store, args.saves)
         stop.touch()
         others = sum(int(p.communicate(timeout=60)[0].strip() or 0) for p in procs)
-        rows.append(_row("with 3 busy writer processes", times, others))
+        rows.append(_row("store.save with 3 busy writer processes", times, others))
         assert store.integrity_check() == "ok"
     print(f"Label save latency (ms), SQLite {_sqlite_version()} WAL, synchronous=FULL, one fsync per save")
     print()

@@ -62,13 +62,16 @@ def planted_texts(
     sizes: list[float] | None = None,
     topic_words: int = 6,
     shared_words: int = 8,
+    vocabulary_seed: int = 0,
 ) -> pl.DataFrame:
     """A frame ``trace_id, topic, input`` with ``n`` texts drawn from ``n_topics`` topics.
 
-    ``sizes`` gives relative topic sizes (default equal).
+    ``sizes`` gives relative topic sizes (default equal). ``seed`` draws the texts;
+    ``vocabulary_seed`` fixes the made-up topic vocabularies, so two cohorts drawn with
+    different seeds share their topics.
     """
     rng = np.random.default_rng(seed)
-    vocab = topic_vocabularies(n_topics, seed=seed)
+    vocab = topic_vocabularies(n_topics, seed=vocabulary_seed)
     names = list(vocab)
     weights = np.asarray(sizes if sizes is not None else [1.0] * n_topics, dtype=float)
     weights = weights / weights.sum()

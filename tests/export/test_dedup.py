@@ -43,7 +43,6 @@ def test_near_duplicates_found_and_distinct_texts_kept():
     kinds = groups["kind"].to_list()
     assert kinds[:200] == [None] * 200  # distinct random texts never merge
     assert kinds[200:].count("near") >= 48  # LSH recall near 1 at this similarity
-    assert all(g == i for i, g in enumerate(groups["group"].to_list()[200:])) is False
     for i, g in enumerate(groups["group"].to_list()[200:]):
         if kinds[200 + i] == "near":
             assert g == i  # grouped with the text it was made from

@@ -17,7 +17,7 @@ def _items(n: int = 3000, seed: int = 0) -> pl.DataFrame:
             "item_id": [f"i{k:05d}" for k in range(n)],
             "session_id": [f"s{s}" for s in session],
             "user_id": [f"u{s // 4}" if s % 7 else None for s in session],
-            "task_id": [f"task{k % 50}" if k % 10 == 0 else None for k in range(n)],
+            "task_id": [f"task{s // 8}" if k % 10 == 0 else None for k, s in enumerate(session)],
             "stratum": rng.choice(["pass", "fail:a", "fail:b", "fail:c"], n, p=[0.6, 0.2, 0.15, 0.05]),
         }
     )
@@ -67,7 +67,12 @@ def test_fixed_assignments_are_kept():
     first = assign_splits(items, seed=0)
     fixed = dict(zip(items["item_id"].to_list()[:300], first.to_list()[:300], strict=True))
     grown = pl.concat(
-        [items, _items(300, seed=5).with_columns(pl.col("item_id") + "new", pl.col("session_id") + "new")]
+        [
+            items,
+            _items(300, seed=5).with_columns(
+                pl.col(c) + "new" for c in ("item_id", "session_id", "user_id", "task_id")
+            ),
+        ]
     )
     second = assign_splits(grown, seed=99, fixed=fixed)
     assert second.to_list()[:300] == first.to_list()[:300]

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from workbench._html import Safe, join, tag, text, truncate
+from workbench._html import Safe, join, plain, text, truncate
 
 FIELD_CAP = 3_000  # characters of one field shown before "show more"
 PAGE_SIZE = 20_000  # characters sent per "show more"
@@ -38,6 +38,33 @@ _ROLE_TITLES = {
 }
 
 
+_TAGS = frozenset({"div", "span", "pre", "code", "details", "summary", "button", "section", "h4", "dl", "dt",
+                   "dd"})
+_ATTRS = {"title": "title", "type": "type", "style": "style", "data_field": "data-field",
+          "data_offset": "data-offset", "open": "open"}
+
+
+def _el(name: str, content: Any = "", *, cls: str | None = None, **attrs: Any) -> Safe:
+    """A faster :func:`workbench._html.tag` for this module's fixed tags and attributes.
+
+    Tag and attribute names come from fixed allow-lists (never from data); attribute
+    values are escaped with :func:`workbench._html.plain`; content is escaped with
+    :func:`workbench._html.text` unless it is already :class:`Safe`.
+    """
+    if name not in _TAGS:
+        raise ValueError(f"not an allowed tag: {name!r}")
+    parts = [name]
+    if cls:
+        parts.append(f'class="{plain(cls, cap=None)}"')
+    for key, value in attrs.items():
+        if value is None or value is False:
+            continue
+        attr = _ATTRS[key]
+        parts.append(attr if value is True else f'{attr}="{plain(value, cap=500)}"')
+    inner = content if isinstance(content, Safe) else text(content)
+    return Safe(f"<{' '.join(parts)}>{inner}</{name}>")
+
+
 @dataclass
 class Fields:
     """Collects the full text of every field that was cut while rendering one trace."""
@@ -55,18 +82,18 @@ class Fields:
         cap = self.cap if self.shown < self.budget else SMALL_CAP
         head, cut = truncate(value, cap)
         self.shown += len(head)
-        body = tag("pre", text(head, cap=None), cls=cls)
+        body = _el("pre", text(head, cap=None), cls=cls)
         if not cut:
-            return tag("div", body, cls="wbr-field", data_field=field_id)
+            return _el("div", body, cls="wbr-field", data_field=field_id)
         self.texts[field_id] = value
         button = more_button(field_id, len(head), cut)
-        return tag("div", join([body, button]), cls="wbr-field", data_field=field_id)
+        return _el("div", join([body, button]), cls="wbr-field", data_field=field_id)
 
 
 def more_button(field_id: str, offset: int, remaining: int) -> Safe:
     """The "show more" button of a cut field (the widget pages from ``offset``)."""
     label = f"show more · {remaining:,} more characters"
-    return tag("button", label, cls="wbr-more", type="button", data_field=field_id, data_offset=str(offset))
+    return _el("button", label, cls="wbr-more", type="button", data_field=field_id, data_offset=str(offset))
 
 
 def page_html(value: str, *, offset: int, size: int = PAGE_SIZE) -> tuple[Safe, int, int]:
@@ -122,31 +149,31 @@ def _json_or_text(value: str, fields: Fields, *, summary: str | None = None) -> 
 
 
 def _details(summary: str, body: Safe, *, open_: bool = False) -> Safe:
-    return tag("details", join([tag("summary", summary), body]), cls="wbr-details", open=open_)
+    return _el("details", join([_el("summary", summary), body]), cls="wbr-details", open=open_)
 
 
 def _offset(time: datetime | None, origin: datetime | None) -> Safe:
     if time is None or origin is None:
         return Safe("")
     seconds = (time - origin).total_seconds()
-    return tag("span", f"+{seconds:.1f}s", cls="wbr-time")
+    return _el("span", f"+{seconds:.1f}s", cls="wbr-time")
 
 
 def _role_line(title: str, *extra: Safe) -> Safe:
-    return tag("div", join([tag("span", title, cls="wbr-role-name"), *extra]), cls="wbr-role")
+    return _el("div", join([_el("span", title, cls="wbr-role-name"), *extra]), cls="wbr-role")
 
 
 def _tool_call(call: Any, fields: Fields) -> Safe:
     args = call.arguments or ""
-    head = [tag("span", "→ call", cls="wbr-call-label"), tag("code", call.name, cls="wbr-fn")]
+    head = [_el("span", "→ call", cls="wbr-call-label"), _el("code", call.name, cls="wbr-fn")]
     parsed = _parse_json(args) if len(args) < 5_000_000 else None
     if args.strip() in ("", "{}", "null"):
-        head.append(tag("span", "no arguments", cls="wbr-muted"))
-        return tag("div", tag("div", join(head), cls="wbr-call-head"), cls="wbr-call")
+        head.append(_el("span", "no arguments", cls="wbr-muted"))
+        return _el("div", _el("div", join(head), cls="wbr-call-head"), cls="wbr-call")
     if parsed is not None and len(_compact(parsed)) <= INLINE_JSON_CHARS:
-        head.append(tag("code", _compact(parsed), cls="wbr-args"))
-        return tag("div", tag("div", join(head), cls="wbr-call-head"), cls="wbr-call")
-    return tag("div", join([tag("div", join(head), cls="wbr-call-head"), _json_or_text(args, fields)]),
+        head.append(_el("code", _compact(parsed), cls="wbr-args"))
+        return _el("div", _el("div", join(head), cls="wbr-call-head"), cls="wbr-call")
+    return _el("div", join([_el("div", join(head), cls="wbr-call-head"), _json_or_text(args, fields)]),
                cls="wbr-call")
 
 
@@ -156,13 +183,13 @@ def _message(msg: Any, fields: Fields, origin: datetime | None) -> Safe:
     if role in ("system", "reasoning"):
         inner = fields.block(msg.content)
         label = f"{_ROLE_TITLES[role]} · {len(msg.content):,} characters"
-        return tag("div", _details(label, inner), cls=f"wbr-msg wbr-{role}")
+        return _el("div", _details(label, inner), cls=f"wbr-msg wbr-{role}")
     if role == "tool":
         title = "Tool result" + (" · error" if msg.is_error else "")
-        name = tag("code", msg.name, cls="wbr-fn") if msg.name else Safe("")
-        body = _json_or_text(msg.content, fields) if msg.content else tag("span", "empty", cls="wbr-muted")
+        name = _el("code", msg.name, cls="wbr-fn") if msg.name else Safe("")
+        body = _json_or_text(msg.content, fields) if msg.content else _el("span", "empty", cls="wbr-muted")
         cls = "wbr-msg wbr-tool" + (" wbr-error" if msg.is_error else "")
-        return tag("div", join([_role_line(title, name, when), body]), cls=cls)
+        return _el("div", join([_role_line(title, name, when), body]), cls=cls)
     if role == "retrieval":
         return _retrieval(msg, fields, when)
     parts: list[Safe] = [_role_line(_ROLE_TITLES.get(role, role.title()), when)]
@@ -172,36 +199,36 @@ def _message(msg: Any, fields: Fields, origin: datetime | None) -> Safe:
     cls = f"wbr-msg wbr-{role if role in _ROLE_TITLES else 'other'}"
     if not msg.content and msg.tool_calls:
         cls += " wbr-calls-only"
-    return tag("div", join(parts), cls=cls)
+    return _el("div", join(parts), cls=cls)
 
 
 def _retrieval(msg: Any, fields: Fields, when: Safe) -> Safe:
     title = f"Retrieved · {len(msg.documents)} document{'s' if len(msg.documents) != 1 else ''}"
-    parts = [_role_line(title, tag("code", msg.name, cls="wbr-fn") if msg.name else Safe(""), when)]
+    parts = [_role_line(title, _el("code", msg.name, cls="wbr-fn") if msg.name else Safe(""), when)]
     if msg.content:
-        parts.append(tag("div", join([tag("span", "query ", cls="wbr-muted"), fields.block(msg.content)]),
+        parts.append(_el("div", join([_el("span", "query ", cls="wbr-muted"), fields.block(msg.content)]),
                          cls="wbr-query"))
     docs = []
     for i, doc in enumerate(msg.documents, 1):
-        meta = [tag("span", f"#{i}", cls="wbr-doc-n")]
+        meta = [_el("span", f"#{i}", cls="wbr-doc-n")]
         if doc.doc_id:
-            meta.append(tag("code", doc.doc_id, cls="wbr-fn"))
+            meta.append(_el("code", doc.doc_id, cls="wbr-fn"))
         if doc.score is not None:
-            meta.append(tag("span", f"score {doc.score:.3g}", cls="wbr-muted"))
-        docs.append(tag("div", join([tag("div", join(meta), cls="wbr-doc-meta"), fields.block(doc.content)]),
+            meta.append(_el("span", f"score {doc.score:.3g}", cls="wbr-muted"))
+        docs.append(_el("div", join([_el("div", join(meta), cls="wbr-doc-meta"), fields.block(doc.content)]),
                         cls="wbr-doc"))
     if docs:
         parts.append(_details(f"{len(docs)} documents", join(docs), open_=len(docs) <= 3))
     cls = "wbr-msg wbr-retrieval" + (" wbr-error" if msg.is_error else "")
-    return tag("div", join(parts), cls=cls)
+    return _el("div", join(parts), cls=cls)
 
 
 def conversation_html(messages: Sequence[Any], fields: Fields) -> Safe:
     """The conversation: one block per message, roles styled, tool calls and long JSON collapsible."""
     if not messages:
-        return tag("div", "No conversation found in this trace's spans.", cls="wbr-empty")
+        return _el("div", "No conversation found in this trace's spans.", cls="wbr-empty")
     origin = next((m.time for m in messages if m.time is not None), None)
-    return tag("div", join(_message(m, fields, origin) for m in messages), cls="wbr-conversation")
+    return _el("div", join(_message(m, fields, origin) for m in messages), cls="wbr-conversation")
 
 
 # -- span tree -------------------------------------------------------------------------------------
@@ -220,33 +247,33 @@ def _ms(value: float | None) -> str:
 def span_tree_html(rows: Sequence[Any], *, max_rows: int = MAX_TREE_ROWS) -> Safe:
     """The span tree: indented rows with kind, duration, a timeline bar, status and errors."""
     if not rows:
-        return tag("div", "No spans.", cls="wbr-empty")
+        return _el("div", "No spans.", cls="wbr-empty")
     ends = [(r.start_offset_ms or 0) + (r.duration_ms or 0) for r in rows]
     total = max(max(ends), 1e-9)
     out = []
     for row in rows[:max_rows]:
         left = max(0.0, min(100.0, (row.start_offset_ms or 0) / total * 100))
         width = max(0.4, min(100.0 - left, (row.duration_ms or 0) / total * 100))
-        flags = [tag("span", f, cls="wbr-flag") for f in row.flags]
+        flags = [_el("span", f, cls="wbr-flag") for f in row.flags]
         name = join([
-            tag("span", row.kind, cls=f"wbr-kind wbr-kind-{_kind_class(row.kind)}"),
-            tag("span", row.name, cls="wbr-span-name", title=row.name),
+            _el("span", row.kind, cls=f"wbr-kind wbr-kind-{_kind_class(row.kind)}"),
+            _el("span", row.name, cls="wbr-span-name", title=row.name),
             *flags,
         ])
         status = row.status if row.status in ("ok", "error", "unset") else "unset"
         cells = [
-            tag("div", name, cls="wbr-tree-name", style=f"--depth:{min(row.depth, 24)}"),
-            tag("div", _ms(row.duration_ms), cls="wbr-tree-dur"),
-            tag("div", tag("span", "", cls=f"wbr-bar wbr-bar-{status}",
+            _el("div", name, cls="wbr-tree-name", style=f"--depth:{min(row.depth, 24)}"),
+            _el("div", _ms(row.duration_ms), cls="wbr-tree-dur"),
+            _el("div", _el("span", "", cls=f"wbr-bar wbr-bar-{status}",
                            style=f"left:{left:.2f}%;width:{width:.2f}%"), cls="wbr-tree-bar"),
         ]
         if row.error:
-            cells.append(tag("div", text(row.error, cap=300), cls="wbr-tree-error",
+            cells.append(_el("div", text(row.error, cap=300), cls="wbr-tree-error",
                              style=f"--depth:{min(row.depth, 24)}"))
-        out.append(tag("div", join(cells), cls=f"wbr-tree-row wbr-status-{status}"))
+        out.append(_el("div", join(cells), cls=f"wbr-tree-row wbr-status-{status}"))
     if len(rows) > max_rows:
-        out.append(tag("div", f"… {len(rows) - max_rows:,} more spans", cls="wbr-muted"))
-    return tag("div", join(out), cls="wbr-tree")
+        out.append(_el("div", f"… {len(rows) - max_rows:,} more spans", cls="wbr-muted"))
+    return _el("div", join(out), cls="wbr-tree")
 
 
 def _kind_class(kind: str) -> str:
@@ -265,13 +292,13 @@ def metadata_html(summary: Mapping[str, Any]) -> Safe:
             value = value.strftime("%Y-%m-%d %H:%M:%S UTC")
         elif isinstance(value, float):
             value = f"{value:.4g}"
-        items.append(join([tag("dt", key), tag("dd", text(value, cap=300), title=value)]))
-    return tag("dl", join(items), cls="wbr-meta")
+        items.append(join([_el("dt", key), _el("dd", text(value, cap=300), title=value)]))
+    return _el("dl", join(items), cls="wbr-meta")
 
 
 def section_html(title: str, body: Safe, *, cls: str = "") -> Safe:
     """A titled section of the trace view."""
-    return tag("section", join([tag("h4", title, cls="wbr-h"), body]), cls=f"wbr-section {cls}".strip())
+    return _el("section", join([_el("h4", title, cls="wbr-h"), body]), cls=f"wbr-section {cls}".strip())
 
 
 @dataclass(frozen=True)
@@ -304,27 +331,27 @@ def header_html(*, position: int, total: int, trace_id: str | None, reviewer: st
     """The always-visible header: progress "37 of 200", throughput, saturation, trace id."""
     pct = 0.0 if total <= 0 else min(100.0, labelled / total * 100)
     progress = join([
-        tag("span", f"{position} of {total}" if total else "queue empty", cls="wbr-progress-text"),
-        tag("span", tag("span", "", cls="wbr-progress-fill", style=f"width:{pct:.1f}%"), cls="wbr-progress",
+        _el("span", f"{position} of {total}" if total else "queue empty", cls="wbr-progress-text"),
+        _el("span", _el("span", "", cls="wbr-progress-fill", style=f"width:{pct:.1f}%"), cls="wbr-progress",
             title=f"{labelled} of {total} labelled"),
     ])
     stats = [
-        tag("span", f"{labelled} labelled", cls="wbr-stat"),
-        tag("span", "— / h" if throughput is None else f"{throughput:.0f} / h", cls="wbr-stat",
+        _el("span", f"{labelled} labelled", cls="wbr-stat"),
+        _el("span", "— / h" if throughput is None else f"{throughput:.0f} / h", cls="wbr-stat",
             title="labels per hour, from time spent per decision"),
     ]
     if saturation:
-        stats.append(tag("span", saturation, cls="wbr-stat wbr-saturation"))
-    ident = [tag("code", trace_id or "—", cls="wbr-trace-id", title=trace_id)]
+        stats.append(_el("span", saturation, cls="wbr-stat wbr-saturation"))
+    ident = [_el("code", trace_id or "—", cls="wbr-trace-id", title=trace_id)]
     if existing:
-        ident.append(tag("span", existing, cls="wbr-existing"))
-    ident.append(tag("span", reviewer, cls="wbr-reviewer", title="reviewer"))
+        ident.append(_el("span", existing, cls="wbr-existing"))
+    ident.append(_el("span", reviewer, cls="wbr-reviewer", title="reviewer"))
     if strategy:
-        ident.append(tag("span", strategy, cls="wbr-strategy", title="queue strategy"))
+        ident.append(_el("span", strategy, cls="wbr-strategy", title="queue strategy"))
     return join([
-        tag("div", progress, cls="wbr-head-progress"),
-        tag("div", join(stats), cls="wbr-head-stats"),
-        tag("div", join(ident), cls="wbr-head-ident"),
+        _el("div", progress, cls="wbr-head-progress"),
+        _el("div", join(stats), cls="wbr-head-stats"),
+        _el("div", join(ident), cls="wbr-head-ident"),
     ])
 
 

@@ -275,6 +275,7 @@ def build_eval_dataset(
             items, text=conversation_text(items), near=near_duplicates, threshold=dedup_threshold, seed=seed
         )
     leakage = None
+    moved = 0
     if split:
         with_stratum = items.with_columns(_stratum(items).alias("stratum"))
         assigned = assign_splits(
@@ -286,6 +287,11 @@ def build_eval_dataset(
             fixed=fixed_splits,
         )
         items = items.with_columns(assigned)
+        if fixed_splits:
+            previous = items.get_column("item_id").replace_strict(
+                dict(fixed_splits), default=None, return_dtype=pl.String
+            )
+            moved = int((previous.is_not_null() & (previous != assigned)).sum())
         leakage = check_leakage(items, group_columns=group_columns, text=conversation_text(items))
         if any(leakage.shared_groups.values()):
             raise RuntimeError(f"split leakage: {leakage.to_dict()['shared_groups']}")
@@ -322,6 +328,7 @@ def build_eval_dataset(
             "seed": seed,
             "stratify_by": "verdict:first_category",
             "fixed_from_previous": len(fixed_splits or {}),
+            "moved_from_previous": moved,
         },
         "redact": redact,
     }

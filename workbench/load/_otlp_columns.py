@@ -9,6 +9,7 @@ the reference reader, so the two paths agree row for row.
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,12 +21,12 @@ from workbench.load._otlp_fast import (
     _EXTRA_INT_FIELDS,
     _INT_TEXT,
     _NOT_CONSUMED,
-    _OWNER,
     _PLAN,
     _flat,
     _join_rows,
     _json_strings,
-    _value_json,
+    value_flags,
+    value_json,
 )
 
 _NANOS = r"^([0-9]{1,18}|[1-8][0-9]{18})$"
@@ -66,8 +67,7 @@ def span_columns(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, n
     key_index = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     distinct = encoded.dictionary.to_pylist()
     values = elements.field("value")
-    value_text, value_complex = _value_json(values)
-    el_complex = value_complex | (key_index < 0)
+    el_complex = value_flags(values) | (key_index < 0)
     complex_key = np.array([bool(_COMPLEX_KEY.match(k)) for k in distinct] + [False], dtype=bool)
     el_complex |= complex_key[key_index]
     sv, iv, dv = values.field("stringValue"), values.field("intValue"), values.field("doubleValue")
@@ -133,8 +133,11 @@ def span_columns(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, n
     decided = frame["_oi_decided"].fill_null(False).to_numpy().astype(bool) & (oi_pos >= 0)
     consumed[oi_pos[decided]] = True
 
-    pairs = pc.binary_join_element_wise(_json_strings(keys), value_text, ":")
-    leftover = _join_rows(pairs, rows, n, ~consumed)
+    left = ~consumed & ~el_complex
+    key_literals = pa.array([orjson.dumps(k).decode() for k in distinct], pa.string())
+    left_keys = key_literals.take(pa.array(key_index[left]))
+    pairs = pc.binary_join_element_wise(left_keys, value_json(values.filter(pa.array(left))), ":")
+    leftover = _join_rows(pairs, rows[left], n)
     attributes = _attributes_json(frame, field, leftover, resource)
     frame = frame.with_columns(attributes.alias("attributes"))
     return frame.select(_OUTPUT_COLUMNS + ["attributes"]).with_columns(

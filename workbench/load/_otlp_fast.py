@@ -299,9 +299,11 @@ def _resource_info(resource: pa.StructArray) -> tuple[pa.Array, pa.Array, np.nda
     attrs = resource.field("attributes")
     elements, rows = _flat(attrs)
     keys = elements.field("key")
-    values, complex_el = _value_json(elements.field("value"))
-    pairs = pc.binary_join_element_wise(_json_strings(keys), values, ":")
-    json_text = _join_rows(pairs, rows, n, np.ones(len(rows), dtype=bool))
+    complex_el = value_flags(elements.field("value"))
+    safe = pa.array(~complex_el)
+    pairs = pc.binary_join_element_wise(_json_strings(keys.filter(safe)),
+                                        value_json(elements.field("value").filter(safe)), ":")
+    json_text = _join_rows(pairs, rows[~complex_el], n)
     json_text = pc.if_else(pc.is_null(json_text), pa.scalar(None, pa.string()),
                            pc.binary_join_element_wise("{", json_text, "}", ""))
     is_version = pc.fill_null(pc.equal(keys, "service.version"), False).to_numpy(zero_copy_only=False)
@@ -338,35 +340,36 @@ def _json_strings(strings: pa.Array) -> pa.Array:
     return literals.take(encoded.indices)
 
 
-def _value_json(value: pa.StructArray) -> tuple[pa.Array, np.ndarray]:
-    """AnyValue as JSON text (what the reference reader writes), and which need the slow path."""
-    fields = {name: value.field(name) for name in ("stringValue", "intValue", "doubleValue", "boolValue")}
-    valid = {name: pc.is_valid(arr).to_numpy(zero_copy_only=False) for name, arr in fields.items()}
+def value_flags(value: pa.StructArray) -> np.ndarray:
+    """Which AnyValues the columnar path cannot take (nested, bytes, empty, odd ints, NaN)."""
+    valid = {name: pc.is_valid(value.field(name)).to_numpy(zero_copy_only=False)
+             for name in ("stringValue", "intValue", "doubleValue", "boolValue")}
     nested = np.zeros(len(value), dtype=bool)
     for name in ("bytesValue", "arrayValue", "kvlistValue"):
         nested |= pc.is_valid(value.field(name)).to_numpy(zero_copy_only=False)
-    int_ok = pc.fill_null(pc.match_substring_regex(fields["intValue"], _INT_TEXT), False).to_numpy(
+    int_ok = pc.fill_null(pc.match_substring_regex(value.field("intValue"), _INT_TEXT), False).to_numpy(
         zero_copy_only=False)
-    double = fields["doubleValue"]
-    finite = pc.fill_null(pc.is_finite(double), True).to_numpy(zero_copy_only=False)
+    finite = pc.fill_null(pc.is_finite(value.field("doubleValue")), True).to_numpy(zero_copy_only=False)
     empty = ~(valid["stringValue"] | valid["intValue"] | valid["doubleValue"] | valid["boolValue"])
-    complex_el = nested | empty | (valid["intValue"] & ~int_ok) | ~finite
-    text = pc.coalesce(
-        _json_strings(fields["stringValue"]),
-        pc.cast(pc.cast(fields["intValue"], pa.int64(), safe=False), pa.string()) if int_ok.any() else
-        pa.nulls(len(value), pa.string()),
-        pc.cast(double, pa.string()),
-        pc.if_else(fields["boolValue"], "true", "false"),
+    return nested | empty | (valid["intValue"] & ~int_ok) | ~finite
+
+
+def value_json(value: pa.StructArray) -> pa.Array:
+    """AnyValues (already screened by :func:`value_flags`) as the JSON the reference reader writes."""
+    ints = value.field("intValue")
+    return pc.coalesce(
+        _json_strings(value.field("stringValue")),
+        pc.cast(pc.cast(ints, pa.int64(), safe=False), pa.string()),
+        pc.cast(value.field("doubleValue"), pa.string()),
+        pc.if_else(value.field("boolValue"), "true", "false"),
     )
-    return text, complex_el
 
 
-def _join_rows(pairs: pa.Array, rows: np.ndarray, n_rows: int, keep: np.ndarray) -> pa.Array:
-    """Join the kept ``pairs`` of each row with commas (null for a row with none)."""
-    kept_rows = rows[keep]
-    counts = np.bincount(kept_rows, minlength=n_rows)
+def _join_rows(pairs: pa.Array, rows: np.ndarray, n_rows: int) -> pa.Array:
+    """Join ``pairs`` (belonging to ascending ``rows``) per row with commas (null for a row with none)."""
+    counts = np.bincount(rows, minlength=n_rows)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), pairs.filter(pa.array(keep)))
+    lists = pa.ListArray.from_arrays(pa.array(offsets), pairs)
     joined = pc.binary_join(lists, ",")
     return pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
 
