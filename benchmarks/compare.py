@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clustered", action="store_true", help="also time sessions of 4 traces")
     args = parser.parse_args(argv)
     scenarios = [("independent", 1)] + ([("clustered (sessions of 4)", 4)] if args.clustered else [])
-    print("| design | traces | slices | rows | bootstrap | best of %d | median | goal |" % args.repeats)
+    print(f"| design | traces | slices | rows | bootstrap | best of {args.repeats} | median | goal |")
     print("|---|---|---|---|---|---|---|---|")
     for name, size in scenarios:
         frame = synthetic_traces(args.traces, args.slices, session_size=size)

@@ -11,7 +11,7 @@ resampling statistics of ``practice.md`` section 2.
 Examples
 --------
 >>> low, high = newcombe_interval(30, 100, 18, 100)
->>> round(float(low), 4), round(float(high), 4)
+>>> round(float(low[0]), 4), round(float(high[0]), 4)
 (-0.2347, -0.0013)
 """
 

@@ -241,7 +241,7 @@ def _jwt_valid(text: str) -> bool:
 
 
 def _py(pattern: str) -> str:
-    return pattern.replace(_B, "")
+    return pattern.replace(_B, r"(?a:\b)")
 
 
 _PY_PATTERNS = tuple((kind, re.compile(_py(pattern))) for kind, pattern in PATTERNS)

@@ -280,7 +280,48 @@ def _replace_rows(
     else:
         expr = rep(pl.col(target.name))
     new_values = subset.select(expr).to_series()
+    if target.shape == "json":
+        new_values = _keep_json_valid(subset.to_series(), new_values, ordered, placeholders)
     return frame.with_columns(_patch(column, mask, new_values))
+
+
+def _keep_json_valid(
+    before: pl.Series, after: pl.Series, ordered: Sequence[str], placeholders: Mapping[str, str]
+) -> pl.Series:
+    """Redo, leaf by leaf, the rows whose JSON a text replacement broke (a value inside a number)."""
+    texts = after.to_list()
+    broken = []
+    for index, text in enumerate(texts):
+        if text is None:
+            continue
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError:
+            broken.append(index)
+    if not broken:
+        return after
+    originals = before.gather(broken)
+    present = originals.str.extract_many(list(ordered), overlapping=True).to_list()
+    for index, original, keys in zip(broken, originals.to_list(), present, strict=True):
+        found = sorted(set(keys or []), key=len, reverse=True)
+        texts[index] = orjson.dumps(
+            _replace_leaves(orjson.loads(original), found, placeholders), option=orjson.OPT_SORT_KEYS
+        ).decode()
+    return pl.Series(after.name, texts, dtype=pl.String)
+
+
+def _replace_leaves(value: Any, keys: Sequence[str], placeholders: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _replace_leaves(v, keys, placeholders) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_leaves(v, keys, placeholders) for v in value]
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        replaced = text
+        for key in keys:
+            replaced = replaced.replace(key, placeholders[key])
+        return value if replaced == text else replaced
+    return value
 
 
 def _detect(detector: Detector, texts: pl.Series) -> tuple[list[Finding], pl.Series]:

@@ -138,7 +138,7 @@ def _read_one(path: Path, *, format: str, strict: bool, cache_dir: Path | None,
     else:
         result = module.read(source, strict=strict)
         if key:
-            _cache.store(cache_dir, key, result)
+            _cache.store_in_background(cache_dir, key, result)
     info = {"path": source, "detected": format == "auto", "bytes": size,
             "seconds": time.perf_counter() - started, "cached": cached}
     return result, info

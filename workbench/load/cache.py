@@ -26,6 +26,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import orjson
@@ -38,6 +39,8 @@ SAMPLE_EDGE = 1 << 20
 SAMPLE_BLOCK = 1 << 16
 SAMPLE_BLOCKS = 64
 CACHE_LAYOUT = "1"
+_PENDING: dict[Path, threading.Thread] = {}
+_PENDING_LOCK = threading.Lock()
 
 
 def default_dir() -> Path:
@@ -76,6 +79,7 @@ def cache_key(path: str | os.PathLike, fmt: str, reader_version: str) -> str:
 def load(directory: Path, key: str) -> ReaderResult | None:
     """The cached result for ``key``, or ``None`` (also when the entry is unreadable)."""
     entry = directory / key
+    wait_for(entry)
     meta_path = entry / "meta.json"
     if not meta_path.exists():
         return None
@@ -113,6 +117,38 @@ def store(directory: Path, key: str, result: ReaderResult) -> Path:
     return entry
 
 
+def store_in_background(directory: Path, key: str, result: ReaderResult) -> None:
+    """Write the entry on a thread, so the load returns while Parquet is written.
+
+    The thread is not a daemon: the interpreter waits for it at exit. A
+    ``load`` of the same key in this process waits for it first.
+    """
+    entry = directory / key
+
+    def write() -> None:
+        try:
+            store(directory, key, result)
+        except OSError:  # a cache that cannot be written is only a missed speed-up
+            pass
+        finally:
+            with _PENDING_LOCK:
+                _PENDING.pop(entry, None)
+
+    thread = threading.Thread(target=write, name=f"workbench-cache-{key[:8]}")
+    with _PENDING_LOCK:
+        _PENDING[entry] = thread
+    thread.start()
+
+
+def wait_for(entry: Path | None = None) -> None:
+    """Block until pending background writes (of ``entry``, or all) are done."""
+    with _PENDING_LOCK:
+        threads = [t for e, t in _PENDING.items() if entry is None or e == entry]
+    for thread in threads:
+        thread.join()
+
+
 def clear(directory: Path | None = None) -> None:
     """Delete every cache entry."""
+    wait_for()
     shutil.rmtree(directory or default_dir(), ignore_errors=True)
