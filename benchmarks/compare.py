@@ -8,12 +8,15 @@ The traces carry an outcome (``passed``), status, output, latency, tokens, cost 
 calls, so every row kind runs: 6 proportion / mean metrics with analytic intervals and
 3 skewed metrics (latency, tokens, cost) with bootstrap intervals and Mann-Whitney tests,
 each overall and within each of the slices. ``--clustered`` adds sessions of 4 traces,
-which switches to cluster-robust errors and the cluster bootstrap.
+which switches to cluster-robust errors (:mod:`workbench.compare._robust`: one sort of
+integer cell keys shared by every metric) and the cluster bootstrap
+(:mod:`workbench.compare._bootstrap`: chunked, two-step exact histogram products).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clustered", action="store_true", help="also time sessions of 4 traces")
     args = parser.parse_args(argv)
     scenarios = [("independent", 1)] + ([("clustered (sessions of 4)", 4)] if args.clustered else [])
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other work slows every number)")
     print(f"| design | traces | slices | rows | bootstrap | best of {args.repeats} | median | goal |")
     print("|---|---|---|---|---|---|---|---|")
     for name, size in scenarios:

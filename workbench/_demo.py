@@ -47,7 +47,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.lab or (has_browser() and not args.headless):
         jupyter = shutil.which("jupyter") or str(Path(sys.executable).with_name("jupyter"))
         print(f"Opening JupyterLab at {QUICKSTART} (Ctrl-C to stop)")
-        return subprocess.call([jupyter, "lab", str(notebook)], cwd=root)
+        command = [jupyter, "lab", str(notebook)]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--allow-root")
+        return subprocess.call(command, cwd=root)
     return execute_headless(notebook, Path(args.out).resolve() if Path(args.out).is_absolute() else root / args.out,
                             timeout=args.timeout)
 

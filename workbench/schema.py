@@ -201,6 +201,8 @@ def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFr
     >>> conform(pl.DataFrame({"reason": ["bad json"]}), PROBLEMS).columns[:3]
     ['source_file', 'line', 'byte_offset']
     """
+    if frame.width == 0:
+        return empty(schema)
     exprs = []
     for name, dtype in schema.items():
         if name in frame.columns:

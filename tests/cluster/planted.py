@@ -10,25 +10,18 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-_SHARED = (
-    "please help customer agent order account the my is was it with for about need today "
-    "again thanks hello issue problem support request ticket question update status info "
-    "system reply message yesterday week quickly soon still already also just really"
-).split()
+_SHARED = ["please", "help", "customer", "agent", "order", "account", "the", "my", "is", "was", "it", "with", "for", "about", "need", "today", "again", "thanks", "hello", "issue", "problem", "support", "request", "ticket", "question", "update", "status", "info", "system", "reply", "message", "yesterday", "week", "quickly", "soon", "still", "already", "also", "just", "really"]
 
-_SYLLABLES = (
-    "ka lo mi ra te su vo ne bi da fu ge hi jo ku la me no pa qu ri sa to ve wi xa yo za "
-    "bro cla dre fli gro plu sta tri vra zle"
-).split()
+_SYLLABLES = ["ka", "lo", "mi", "ra", "te", "su", "vo", "ne", "bi", "da", "fu", "ge", "hi", "jo", "ku", "la", "me", "no", "pa", "qu", "ri", "sa", "to", "ve", "wi", "xa", "yo", "za", "bro", "cla", "dre", "fli", "gro", "plu", "sta", "tri", "vra", "zle"]
 
 # Hand-named topics first (readable keywords in tests), then generated ones.
 NAMED_TOPICS: dict[str, list[str]] = {
-    "refund": "refund money back charge reimburse returned purchase policy credit card".split(),
-    "shipping": "shipping delivery package courier tracking parcel late arrive address dispatch".split(),
-    "password": "password login reset locked credentials signin authentication code email verify".split(),
-    "invoice": "invoice billing vat receipt pdf tax company statement download accounting".split(),
-    "cancel": "cancel subscription plan renewal terminate membership downgrade stop monthly annual".split(),
-    "warranty": "warranty broken repair defect replacement screen damaged faulty guarantee device".split(),
+    "refund": ["refund", "money", "back", "charge", "reimburse", "returned", "purchase", "policy", "credit", "card"],
+    "shipping": ["shipping", "delivery", "package", "courier", "tracking", "parcel", "late", "arrive", "address", "dispatch"],
+    "password": ["password", "login", "reset", "locked", "credentials", "signin", "authentication", "code", "email", "verify"],
+    "invoice": ["invoice", "billing", "vat", "receipt", "pdf", "tax", "company", "statement", "download", "accounting"],
+    "cancel": ["cancel", "subscription", "plan", "renewal", "terminate", "membership", "downgrade", "stop", "monthly", "annual"],
+    "warranty": ["warranty", "broken", "repair", "defect", "replacement", "screen", "damaged", "faulty", "guarantee", "device"],
 }
 
 

@@ -63,6 +63,9 @@ def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
     port, token = free_port(), secrets.token_hex(16)
     jupyter = str(Path(sys.executable).with_name("jupyter"))
     settings = root / ".e2e-lab-settings"
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True, exist_ok=True)
+    notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
     workspaces = root / ".e2e-lab-workspaces"
     command = [
         jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
@@ -70,7 +73,10 @@ def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
         "--LabApp.expose_app_in_browser=True", f"--LabApp.user_settings_dir={settings}",
         f"--LabApp.workspaces_dir={workspaces}", "--ServerApp.disable_check_xsrf=False",
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
     ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
     full_env = {**os.environ, **env, "JUPYTER_PLATFORM_DIRS": "1"}
     with open(log, "w") as log_file:
         process = subprocess.Popen(command, cwd=root, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)

@@ -52,6 +52,7 @@ def make_labels(traces: pl.DataFrame) -> pl.DataFrame:
                 corrected_output=f"Corrected answer {k}: {TRICKY}" if failed and k % 6 == 0 else None,
                 note=f"note {k}" if failed else None,
                 taxonomy_version=2,
+                event_id=f"event-{k:04d}",
             )
         )
     return events_frame(events)

@@ -95,14 +95,16 @@ def test_versions_and_diff(tmp_path, traces, labels):
     assert same.manifest["content_hash"] == v1.manifest["content_hash"]
     # relabel one trace, drop some traces, add new labels
     relabel = new_label("trace-001", "ana", "fail", categories=["refund_no_policy"], note="changed my mind")
-    fewer = traces.filter(~pl.col("trace_id").is_in(["trace-002", "trace-004"]))
+    fewer = traces.filter(
+        ~pl.col("trace_id").is_in(["trace-002", "trace-005"])
+    )  # last turns of their sessions
     extra = new_label("trace-003", "ana", "pass")  # trace-003 was unlabelled (k % 4 == 3)
     v3 = export_eval_set(fewer, pl.concat([labels, events_frame([relabel, extra])]), name="ds", out_dir=out)
     diff = diff_versions(v1.path, v3)
     ids = {r["trace_id"]: r["item_id"] for r in v3.dataset.items.iter_rows(named=True)}
     v1_ids = {r["trace_id"]: r["item_id"] for r in v1.dataset.items.iter_rows(named=True)}
     assert diff.added == (ids["trace-003"],)
-    assert set(diff.removed) == {v1_ids["trace-002"], v1_ids["trace-004"]}
+    assert set(diff.removed) == {v1_ids["trace-002"], v1_ids["trace-005"]}
     assert diff.changed == (ids["trace-001"],)
     assert diff.unchanged == v1.dataset.items.height - 3
     assert versions(out, "ds") == [1, 2, 3]
@@ -209,8 +211,10 @@ def test_no_redaction_is_recorded(tmp_path):
 def test_bad_name_and_empty_labels(tmp_path, traces):
     with pytest.raises(ValueError, match="dataset name"):
         export_eval_set(traces, events_frame([]), name="../evil", out_dir=tmp_path)
-    empty = export_eval_set(traces, events_frame([]), name="empty", out_dir=tmp_path)
-    assert empty.manifest["n_items"] == 0 and read_export(empty.path, format="jsonl").height == 0
+    empty = export_eval_set(traces, events_frame([]), name="empty", out_dir=tmp_path, formats=list(FORMATS))
+    assert empty.manifest["n_items"] == 0
+    for fmt in FORMATS:
+        assert read_export(empty.path, format=fmt).height == 0
 
 
 def test_html_and_frames_escape_trace_text(tmp_path, traces, labels):
@@ -223,22 +227,27 @@ def test_html_and_frames_escape_trace_text(tmp_path, traces, labels):
     assert "| split | items |" in result.dataset.to_markdown()
 
 
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "support_agent.otlp.jsonl"
+
+
 def test_cli_export(tmp_path, capsys):
-    traces, labels = make_traces(30), None
-    labels = make_labels(traces)
+    from workbench.load import read_traces
+
+    trace_file = tmp_path / "traces.otlp.jsonl"
+    trace_file.write_bytes(b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:4]))
+    loaded = read_traces(trace_file, cache=False)
+    assert loaded.traces.height > 10 and loaded.problems.height == 0
     store_path = tmp_path / "labels.sqlite"
     with LabelStore(store_path) as store:
         store.save_many(
-            new_label(r["trace_id"], r["reviewer"], r["verdict"], categories=r["categories"],
-                      corrected_output=r["corrected_output"], note=r["note"], event_id=r["event_id"])
-            for r in labels.iter_rows(named=True)
+            new_label(t, "ana", "fail" if k % 2 else "pass", categories=["wrong_tool_args"] if k % 2 else [],
+                      note=f"note for {t}")
+            for k, t in enumerate(loaded.traces["trace_id"].to_list())
         )  # fmt: skip
-    trace_file = tmp_path / "traces.parquet"
-    _spans_from(traces).write_parquet(trace_file)
     out = tmp_path / "evals"
     code = main(["export", str(trace_file), "--labels", str(store_path), "--name", "cli", "--out", str(out),
                  "--format", "jsonl,inspect", "--format", "csv", "--verdict", "fail", "--split", "dev=0.5,test=0.5",
-                 "--json"])  # fmt: skip
+                 "--no-cache", "--json"])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = orjson.loads(captured.out)
@@ -247,27 +256,9 @@ def test_cli_export(tmp_path, capsys):
     m = read_manifest(out / "cli" / "v1")
     assert set(m["verdicts"]) == {"fail"}
     assert any(s["path"] == str(store_path) and s["sha256"] for s in m["sources"])
+    assert any(s["path"] == str(trace_file) and s["sha256"] == sha256_file(trace_file) for s in m["sources"])
     assert {f["format"] for f in m["files"]} == {"jsonl", "inspect", "csv"}
     bad = main(["export", str(trace_file), "--labels", str(store_path), "--name", "cli", "--out", str(out),
-                "--format", "xml"])  # fmt: skip
+                "--format", "xml", "--no-cache"])  # fmt: skip
     assert bad == 1 and "unknown export format" in capsys.readouterr().err
     assert sorted(os.listdir(out / "cli")) == ["v1"]
-
-
-def _spans_from(traces: pl.DataFrame) -> pl.DataFrame:
-    """One root span per trace, in the canonical spans shape (readable by workbench.load)."""
-    return traces.select(
-        "trace_id",
-        pl.col("root_span_id").alias("span_id"),
-        pl.lit(None, dtype=pl.String).alias("parent_span_id"),
-        "session_id",
-        "user_id",
-        pl.lit("agent").alias("name"),
-        pl.lit("agent").alias("kind"),
-        "start_time",
-        (pl.col("start_time") + pl.duration(seconds=2)).alias("end_time"),
-        pl.lit("ok").alias("status"),
-        "input",
-        "output",
-        "prompt_version",
-    )

@@ -104,10 +104,21 @@ def test_selection_by_expression_ids_and_queue():
     by_version = build_eval_items(traces, labels, select=pl.col("prompt_version") == "v2")
     assert by_version["trace_id"].to_list() == ["t3", "t4"]
 
+    class MapSelection:  # the shape of workbench.cluster.map.ClusterMap: .selection is a frame
+        selection = pl.DataFrame({"trace_id": ["t2", "t4"], "cluster": [1, 1]})
+
+    assert build_eval_items(traces, labels, select=MapSelection())["trace_id"].to_list() == ["t2", "t4"]
+    assert build_eval_items(traces, labels, select=MapSelection.selection.to_pandas())[
+        "trace_id"
+    ].to_list() == [
+        "t2",
+        "t4",
+    ]
+
 
 def test_clusters_cohorts_and_metadata():
     labels = events_frame([new_label(t, "ana", "fail") for t in ("t1", "t2", "t3")])
-    clusters = pl.DataFrame({"trace_id": ["t1", "t2"], "cluster": [4, 7]})
+    clusters = pl.DataFrame({"trace_id": ["t1", "t2", "t3"], "cluster": [4, 7, -1]})  # -1: no cluster
     items = build_eval_items(
         _traces(), labels, clusters=clusters, cohort=by_column("prompt_version", baseline="v1")
     )

@@ -10,17 +10,10 @@ import polars as pl
 import pytest
 
 from tests.export.corpus import clean_corpus, planted_corpus
-from workbench.export.detectors import (
-    DenyListDetector,
-    Finding,
-    PatternDetector,
-    PresidioDetector,
-    card_valid,
-    iban_valid,
-    luhn_valid,
-)
+from workbench.export.detectors import DenyListDetector, Finding, PatternDetector, PresidioDetector
 from workbench.export.items import MESSAGE
 from workbench.export.redact import PLACEHOLDER_PATTERN, RedactionError, redact_frame
+from workbench.export.validators import card_valid, iban_valid, luhn_valid
 
 KIND_OF = {"IP4": "IP", "IP6": "IP"}
 
@@ -108,6 +101,7 @@ def test_json_and_message_columns_and_field_rules():
         dtype=pl.List(MESSAGE),
     )
     frame = pl.DataFrame({"meta": meta, "messages": messages, "text": ["CRM-99182 c1@x.io", "fine"]})
+    original = frame.clone()
     clean, report = redact_frame(
         frame,
         text_columns=["text"],
@@ -132,6 +126,7 @@ def test_json_and_message_columns_and_field_rules():
         [{"role": "assistant", "content": "crm <CRM_1> ok"}],
     ]
     assert report.field_rule_hits == 4
+    assert frame.equals(original)  # the input frame is never modified
 
 
 def test_column_field_rule_pseudonymises_ids():
@@ -211,6 +206,19 @@ def test_presidio_detector_plugs_in():
     assert clean["t"].to_list() == ["<PERSON_1> wrote from <EMAIL_1>", "<PERSON_1> again"]
     assert report.ner == "run"
     assert {"name": "presidio", "version": "fake-1"} in [dict(d) for d in report.detectors]
+
+
+def test_presidio_without_the_package_says_how_to_install(monkeypatch):
+    import workbench._optional as optional
+
+    def missing(module, *, purpose):
+        raise optional.MissingDependency(
+            f"{purpose} needs the {module!r} package: pip install 'workbench[presidio]'"
+        )
+
+    monkeypatch.setattr("workbench.export.detectors.require", missing)
+    with pytest.raises(optional.MissingDependency, match="presidio"):
+        PresidioDetector()
 
 
 def test_custom_detector_findings_are_used():

@@ -53,7 +53,9 @@ def test_cohen_kappa_edge_cases() -> None:
 def test_krippendorff_alpha_matches_the_package(seed, raters, units, values, missing) -> None:
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, values, units)
-    data = np.where(rng.random((raters, units)) < 0.7, truth, rng.integers(0, values, (raters, units))).astype(float)
+    data = np.where(
+        rng.random((raters, units)) < 0.7, truth, rng.integers(0, values, (raters, units))
+    ).astype(float)
     data[rng.random((raters, units)) < missing] = np.nan
     expected = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
     ours = krippendorff_alpha([[None if np.isnan(v) else f"c{int(v)}" for v in col] for col in data.T])
@@ -74,7 +76,10 @@ def _two_reviewers(seed: int = 7, n: int = 120) -> tuple[pl.DataFrame, list[str]
         b = a if rng.random() < 0.8 else ("pass" if a == "fail" else "fail")
         cats_a = ["tool_args"] if a == "fail" and rng.random() < 0.5 else []
         cats_b = ["tool_args"] if b == "fail" and rng.random() < 0.5 else []
-        events += [new_label(f"t{i:03d}", "ana", a, categories=cats_a), new_label(f"t{i:03d}", "bo", b, categories=cats_b)]
+        events += [
+            new_label(f"t{i:03d}", "ana", a, categories=cats_a),
+            new_label(f"t{i:03d}", "bo", b, categories=cats_b),
+        ]
         ana.append(a)
         bo.append(b)
     return events_frame(events), ana, bo
@@ -93,11 +98,15 @@ def test_agreement_report_matches_reference_implementations() -> None:
     assert verdict["cohen_kappa"] == pytest.approx(cohen_kappa_score(ana, bo))
     codes = {"pass": 0, "fail": 1}
     data = np.array([[codes[v] for v in ana] + [0], [codes[v] for v in bo] + [np.nan]], dtype=float)
-    assert verdict["krippendorff_alpha"] == pytest.approx(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    assert verdict["krippendorff_alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    )
     assert verdict["percent_agreement"] == pytest.approx(np.mean(np.array(ana) == np.array(bo)))
     category = summary["category: tool_args"]
     table = rating_table(labels, category="tool_args")
-    assert category["cohen_kappa"] == pytest.approx(cohen_kappa_score(table["ana"].to_list()[:120], table["bo"].to_list()[:120]))
+    assert category["cohen_kappa"] == pytest.approx(
+        cohen_kappa_score(table["ana"].to_list()[:120], table["bo"].to_list()[:120])
+    )
     assert report.pairs.height == 3  # verdict, pass/fail, one category; one reviewer pair each
     assert "Reviewer agreement" in report._repr_html_() and "| verdict | 120 |" in report.to_markdown()
 
@@ -214,7 +223,11 @@ def test_judge_and_human_verdict_readers() -> None:
          "value_num": [0.2, 0.9, None, None, None], "value_label": [None, None, "PASS", "incorrect", "maybe"],
          "created_at": [1, 2, 1, 1, 1]}
     )  # fmt: skip
-    assert dict(judge_verdicts(fb).select("trace_id", "judge_pass").rows()) == {"a": True, "b": True, "c": False}
+    assert dict(judge_verdicts(fb).select("trace_id", "judge_pass").rows()) == {
+        "a": True,
+        "b": True,
+        "c": False,
+    }
     events = [new_label("t", "a", "pass"), new_label("t", "b", "pass"), new_label("t", "c", "fail"),
               new_label("u", "a", "pass"), new_label("u", "b", "fail")]  # fmt: skip
     humans = human_verdicts(events_frame(events))

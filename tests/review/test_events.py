@@ -155,7 +155,10 @@ def test_trace_content_hash_is_stable_and_content_sensitive() -> None:
     assert trace_content_hash(changed) != h
     assert trace_content_hash(_spans(status="error").filter(pl.col("trace_id") == "t1")) != h
     hashes = trace_content_hashes(_spans())
-    assert dict(hashes.rows()) == {"t1": h, "t2": trace_content_hash(_spans().filter(pl.col("trace_id") == "t2"))}
+    assert dict(hashes.rows()) == {
+        "t1": h,
+        "t2": trace_content_hash(_spans().filter(pl.col("trace_id") == "t2")),
+    }
     with pytest.raises(ValueError, match="span_id"):
         trace_content_hash(pl.DataFrame({"trace_id": ["t"]}))
 
@@ -177,7 +180,12 @@ def test_changed_trace_marks_labels_stale_not_moved() -> None:
     assert marked["is_stale"].to_list() == [True, False, None, None]
     assert marked.select(list(LABELS)).equals(labels)  # nothing else changes
     assert mark_stale(labels, trace_content_hashes(new))["is_stale"].to_list() == [True, False, None, None]
-    assert mark_stale(labels, {"t1": hashes["t1"], "t3": "xyz"})["is_stale"].to_list() == [False, None, True, None]
+    assert mark_stale(labels, {"t1": hashes["t1"], "t3": "xyz"})["is_stale"].to_list() == [
+        False,
+        None,
+        True,
+        None,
+    ]
     with pytest.raises(ValueError, match="trace_content_hash"):
         mark_stale(labels, pl.DataFrame({"trace_id": ["t1"]}))
 
@@ -191,7 +199,11 @@ def test_vocabulary_and_failed_column() -> None:
     with pytest.raises(ValueError, match="not in verdicts"):
         Vocabulary(("ok", "bad"), failing=("fail",))
     frame = events_frame(
-        [new_label("t1", "ana", "accepted"), new_label("t2", "ana", "corrected"), new_label("t3", "ana", "odd")]
+        [
+            new_label("t1", "ana", "accepted"),
+            new_label("t2", "ana", "corrected"),
+            new_label("t3", "ana", "odd"),
+        ]
     )
     assert with_failed(frame, vocabulary=vocab)["failed"].to_list() == [False, True, None]
     assert with_failed(events_frame([new_label("t", "a", "fail")]))["failed"].to_list() == [True]
@@ -200,4 +212,9 @@ def test_vocabulary_and_failed_column() -> None:
 def test_lead_time_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="lead_time_ms"):
         new_label("t", "a", "pass", lead_time_ms=-1)
-    assert new_label("t", "a", "pass", lead_time_ms=timedelta(seconds=2) // timedelta(milliseconds=1)).lead_time_ms == 2000
+    assert (
+        new_label(
+            "t", "a", "pass", lead_time_ms=timedelta(seconds=2) // timedelta(milliseconds=1)
+        ).lead_time_ms
+        == 2000
+    )

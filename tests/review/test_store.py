@@ -220,7 +220,11 @@ sshfs#me@host: /mnt/fuse fuse.sshfs rw 0 0
 
 @pytest.mark.parametrize(
     ("path", "fstype"),
-    [("/mnt/team/labels.sqlite", "nfs4"), ("/mnt/smb/x/labels.sqlite", "cifs"), ("/mnt/fuse/l.sqlite", "fuse.sshfs")],
+    [
+        ("/mnt/team/labels.sqlite", "nfs4"),
+        ("/mnt/smb/x/labels.sqlite", "cifs"),
+        ("/mnt/fuse/l.sqlite", "fuse.sshfs"),
+    ],
 )
 def test_refuse_network_fs(tmp_path: Path, path: str, fstype: str) -> None:
     """S10: SQLite on nfs/cifs/fuse is refused (mocked mount table) unless overridden."""

@@ -38,8 +38,14 @@ def _labels() -> pl.DataFrame:
         if i % 5 == 0:
             corrected = f"answer {i}" if i == 0 else f"better answer {i}"  # t00's "correction" is unchanged
         events.append(
-            new_label(f"t{i:02d}", "ana", "fail" if fail else "pass", categories=cats,
-                      corrected_output=corrected, escalate=(i % 7 == 0))  # fmt: skip
+            new_label(
+                f"t{i:02d}",
+                "ana",
+                "fail" if fail else "pass",
+                categories=cats,
+                corrected_output=corrected,
+                escalate=(i % 7 == 0),
+            )  # fmt: skip
         )
     undone = new_label("t35", "ana", "fail")  # labelled, then undone: not counted
     events += [undone, new_retraction("t35", "ana", supersedes=undone.event_id)]

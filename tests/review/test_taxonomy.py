@@ -25,7 +25,10 @@ def _current_categories(store: LabelStore) -> dict[tuple[str, str], list[str]]:
 def test_add_define_and_versions(store: LabelStore) -> None:
     taxonomy = Taxonomy(store, author="ana")
     assert taxonomy.version == 0 and taxonomy.names() == []
-    assert taxonomy.add("wrong_tool_args", definition="tool called with bad arguments", examples=["t1"]).version == 1
+    assert (
+        taxonomy.add("wrong_tool_args", definition="tool called with bad arguments", examples=["t1"]).version
+        == 1
+    )
     assert taxonomy.add("wrong_tool_args").version == 1  # already there: no new event
     assert taxonomy.add("hallucinated_no_results").version == 2
     assert taxonomy.define("hallucinated_no_results", "answers although search returned nothing").version == 3
@@ -47,7 +50,9 @@ def test_add_define_and_versions(store: LabelStore) -> None:
 def test_rename_remaps_labels_by_new_events(store: LabelStore) -> None:
     taxonomy = Taxonomy(store, author="lead")
     taxonomy.add("refund")
-    old_ana = store.save(new_label("t1", "ana", "fail", categories=["refund", "tone"], note="n1", taxonomy_version=1))
+    old_ana = store.save(
+        new_label("t1", "ana", "fail", categories=["refund", "tone"], note="n1", taxonomy_version=1)
+    )
     store.save(new_label("t2", "bo", "fail", categories=["tone"]))
     before = store.count()
     change = taxonomy.rename("refund", "refund_no_policy")
@@ -92,7 +97,9 @@ def test_split_assigns_per_trace_and_keeps_or_retires_the_source(store: LabelSto
     assert current[("t0", "ana")] == ["wrong_args"] and current[("t1", "ana")] == ["timeout"]
     assert current[("t2", "ana")] == ["tool_error"]  # no rest: the source stays for the others
     assert set(taxonomy.names()) == {"tool_error", "wrong_args", "timeout"}
-    change = taxonomy.split("tool_error", {"t2": "timeout"}, rest="other_tool", definitions={"other_tool": "misc"})
+    change = taxonomy.split(
+        "tool_error", {"t2": "timeout"}, rest="other_tool", definitions={"other_tool": "misc"}
+    )
     assert change.version == 4  # the split, then the definition
     current = _current_categories(store)
     assert current[("t2", "ana")] == ["timeout"] and current[("t3", "ana")] == ["other_tool"]
@@ -131,7 +138,12 @@ def test_undo_after_remap_retracts_the_current_event(store: LabelStore) -> None:
 def test_remap_categories_pure() -> None:
     merge = {"action": "merge", "sources": ["a", "b"], "targets": ["c"]}
     assert remap_categories(("a", "z", "b"), merge, "t") == ("c", "z")
-    split = {"action": "split", "sources": ["a"], "targets": ["p", "q"], "assignments": {"t1": "p", "__rest__": "q"}}
+    split = {
+        "action": "split",
+        "sources": ["a"],
+        "targets": ["p", "q"],
+        "assignments": {"t1": "p", "__rest__": "q"},
+    }
     assert remap_categories(("a",), split, "t1") == ("p",)
     assert remap_categories(("a",), split, "t2") == ("q",)
     assert categories_from_events(pl.DataFrame()).is_empty()
@@ -150,7 +162,11 @@ def test_saturation_counts_new_categories_in_review_order() -> None:
     assert result.n_reviewed == 30 and result.new_in_window == ("c",) and not result.saturated
     curve = result.to_frame()
     assert curve["n_categories"].to_list()[-1] == 3
-    assert curve.filter(pl.col("new_categories").list.len() > 0)["trace_id"].to_list() == ["t01", "t05", "t22"]
+    assert curve.filter(pl.col("new_categories").list.len() > 0)["trace_id"].to_list() == [
+        "t01",
+        "t05",
+        "t22",
+    ]
     assert saturation(events_frame(events), last_n=7).saturated  # last 7 traces (t23..t29) add nothing
     assert not saturation(events_frame(events[:5]), last_n=20).saturated  # too few traces yet
     assert "need" in saturation(events_frame(events[:5]), last_n=20).message

@@ -25,6 +25,8 @@ import numpy as np
 
 EXACT_KNN_LIMIT = 60_000
 """Above this many fitted points the k-NN graph is approximate (pynndescent)."""
+MAP_EPOCHS = 150
+"""Layout epochs of the 2-D map (UMAP's own default is 500 up to 10k points, 200 above)."""
 
 
 def _self_first(indices: np.ndarray, dists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +168,15 @@ class UmapReducer:
         self.model_: Any = None
         self.neighbors_: NeighborIndex | None = None
 
+    uses_neighbors = True
+
     def __repr__(self) -> str:
         return f"UmapReducer(n_components={self.n_components}, n_neighbors={self.n_neighbors}, seed={self.seed})"
+
+    def map_reducer(self) -> UmapReducer:
+        """The 2-D counterpart for the map (``min_dist`` at least 0.1 so points do not pile up)."""
+        return UmapReducer(n_components=2, n_neighbors=self.n_neighbors, min_dist=max(self.min_dist, 0.1),
+                           seed=self.seed, n_epochs=self.n_epochs or MAP_EPOCHS, init=self.init)
 
     def fit_transform(self, vectors: np.ndarray, *, neighbors: NeighborIndex | None = None) -> np.ndarray:
         """Fit UMAP on ``vectors`` (using ``neighbors`` when given) and return the layout."""
@@ -213,3 +222,42 @@ class UmapReducer:
             warnings.filterwarnings("ignore", message=".*n_jobs value.*")
             placed = self.model_.transform(np.ascontiguousarray(vectors, dtype=np.float32))
         return np.ascontiguousarray(placed, dtype=np.float32)
+
+
+class PcaReducer:
+    """A linear projection (scikit-learn PCA, seeded): no numba, no neighbour graph.
+
+    A fast path for small inputs, where HDBSCAN on the embedding itself (or a PCA of
+    it) separates topics as well as UMAP without its compile time; its map is a 2-D PCA.
+    ``n_components`` at or above the embedding's dimension keeps every dimension.
+    """
+
+    uses_neighbors = False
+
+    def __init__(self, *, n_components: int = 5, seed: int = 0) -> None:
+        self.n_components = n_components
+        self.seed = seed
+        self.n_neighbors = 15
+        self.model_: Any = None
+
+    def __repr__(self) -> str:
+        return f"PcaReducer(n_components={self.n_components}, seed={self.seed})"
+
+    def map_reducer(self) -> PcaReducer:
+        """The 2-D PCA used for the map."""
+        return PcaReducer(n_components=2, seed=self.seed)
+
+    def fit_transform(self, vectors: np.ndarray, *, neighbors: NeighborIndex | None = None) -> np.ndarray:
+        """Fit the projection and return the projected vectors."""
+        from sklearn.decomposition import PCA
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        k = max(1, min(self.n_components, vectors.shape[1], vectors.shape[0] - 1))
+        self.model_ = PCA(n_components=k, random_state=self.seed)
+        return np.ascontiguousarray(self.model_.fit_transform(vectors), dtype=np.float32)
+
+    def transform(self, vectors: np.ndarray, *, neighbors: NeighborIndex | None = None) -> np.ndarray:
+        """Project new vectors."""
+        if self.model_ is None:
+            raise RuntimeError("fit_transform() must be called before transform()")
+        return np.ascontiguousarray(self.model_.transform(np.asarray(vectors, dtype=np.float32)), dtype=np.float32)

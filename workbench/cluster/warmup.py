@@ -22,7 +22,10 @@ What workbench does about it:
    first call, so only the first process ever compiles them. Parallel variants are left
    alone: numba's cache key does not include the ``parallel`` flag, and a serial and a
    parallel dispatcher of the same Python function would otherwise share an entry.
-3. **Compile ahead in the background.** :func:`warm_up` starts a daemon thread that
+3. **Vectorise umap's transform initialisation.** ``UMAP.transform`` spent ~85% of its
+   time in ``init_graph_transform``, a Python loop over new points (4.1 of 4.8 s for 30k
+   points); :func:`fast_init_graph_transform` does it with one sparse product.
+4. **Compile ahead in the background.** :func:`warm_up` starts a daemon thread that
    imports umap/hdbscan and runs a tiny fit + transform through the same code paths
    (same array types, so the same signatures), while the user loads data.
    ``cluster_traces`` waits for a running warm-up instead of compiling twice.
@@ -79,8 +82,36 @@ def _cacheable_dispatchers(modules: list[ModuleType]) -> list[Any]:
     return chosen
 
 
+def fast_init_graph_transform(graph: Any, embedding: Any) -> Any:
+    """Vectorised ``umap.umap_.init_graph_transform`` (same result up to float rounding).
+
+    umap 0.5.12 loops over the new points in Python with scipy row slicing (~0.1 ms per
+    point: ~4 s for 30k, most of ``UMAP.transform``). Semantics kept: a point with an edge
+    of strength exactly 1 takes that neighbour's position (the first such edge in row
+    order), a point without edges is NaN, any other point is the strength-weighted mean
+    of its neighbours' positions.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    graph = sp.csr_matrix(graph)
+    embedding = np.asarray(embedding)
+    sums = np.asarray(graph.sum(axis=1), dtype=np.float64).ravel()
+    nnz = np.diff(graph.indptr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = np.asarray(graph @ embedding.astype(np.float64)) / sums[:, None]
+    exact = np.flatnonzero(graph.data == 1)
+    if exact.size:
+        rows = np.repeat(np.arange(graph.shape[0]), nnz)[exact]
+        first_rows, first = np.unique(rows, return_index=True)
+        result[first_rows] = embedding[graph.indices[exact[first]]]
+    result[nnz == 0] = np.nan
+    return result.astype(np.float32)
+
+
 def load_umap() -> ModuleType:
-    """Import umap once per process and give its uncached serial kernels a disk cache.
+    """Import umap once per process, give its uncached serial kernels a disk cache and
+    replace its Python-loop ``init_graph_transform`` with :func:`fast_init_graph_transform`.
 
     Returns the ``umap`` module. Safe to call from several threads.
     """
@@ -100,6 +131,8 @@ def load_umap() -> ModuleType:
                     dispatcher.enable_caching()
                 except Exception:  # pragma: no cover - a read-only, uncachable location
                     continue
+            if hasattr(modules[0], "init_graph_transform"):
+                modules[0].init_graph_transform = fast_init_graph_transform
             _PATCHED = True
     return umap
 
@@ -159,11 +192,11 @@ def run_warm_up(*, n: int = 300) -> float:
     Runs a tiny embed -> kNN -> UMAP 5-D and 2-D -> HDBSCAN -> transform -> approximate
     prediction, with the same dtypes as a real run so the compiled signatures match.
     """
+    import numpy as np
+
     from workbench.cluster.clusterer import HdbscanClusterer
     from workbench.cluster.embed import TfidfSvdEmbedder
     from workbench.cluster.reduce import NeighborIndex, UmapReducer
-
-    import numpy as np
 
     start = time.perf_counter()
     texts = _tiny_texts(n)

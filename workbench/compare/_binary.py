@@ -1,8 +1,9 @@
 """Rows for proportion metrics: one row per slice, all slices computed at once.
 
 Input frames hold the two cohorts' rows with ``_cohort``, ``_slice``, ``_unit`` and the
-metric column (0/1, null where the trace has no value). Aggregation is a polars
-group-by; the statistics are element-wise numpy over slices.
+metric column (0/1, null where the trace has no value). Counts per slice and cohort are a
+polars group-by; the cluster-robust parts come from :func:`_robust.robust_table` (numpy on
+integer keys); the statistics are element-wise numpy over slices.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import numpy as np
 import polars as pl
 
 from workbench.compare import _stats
+from workbench.compare._robust import SLICE, ClusterCells, cluster_cells, robust_table
 from workbench.compare.cohorts import COHORT
 from workbench.compare.design import CLUSTERED, INDEPENDENT, PAIRED, UNIT, Design
 
-SLICE = "_slice"
 FISHER_BELOW = 5.0
 
 
@@ -27,8 +28,13 @@ def proportion_rows(
     design: Design,
     confidence: float,
     alpha: float,
+    cells: ClusterCells | None = None,
 ) -> pl.DataFrame:
-    """Compare the metric's rate between cohorts in every slice (see the module docstring)."""
+    """Compare the metric's rate between cohorts in every slice (see the module docstring).
+
+    ``cells`` (:func:`_robust.cluster_cells` of ``frame``) is computed when a clustered
+    design needs it and not given; callers share it between metrics.
+    """
     data = frame.select(SLICE, COHORT, UNIT, pl.col(metric).alias("_s")).drop_nulls("_s")
     totals = _per_cohort(data, baseline, candidate)
     if totals.is_empty():
@@ -52,7 +58,8 @@ def proportion_rows(
         stats = _paired(data, totals[SLICE], baseline, candidate, confidence=confidence, alpha=alpha)
         unit = "tasks"
     else:
-        stats = _clustered(data, totals, baseline, candidate, design, confidence=confidence, alpha=alpha)
+        cells = cells if cells is not None else cluster_cells(frame, candidate=candidate)
+        stats = _clustered(frame[metric], totals, cells, design, confidence=confidence, alpha=alpha)
         unit = "traces"
     out = out.with_columns(
         pl.Series("ci_low", stats["ci_low"]), pl.Series("ci_high", stats["ci_high"]),
@@ -115,11 +122,11 @@ def _paired(data: pl.DataFrame, slices: pl.Series, baseline: str, candidate: str
             "pairs": n}
 
 
-def _clustered(data: pl.DataFrame, totals: pl.DataFrame, baseline: str, candidate: str, design: Design, *,
+def _clustered(values: pl.Series, totals: pl.DataFrame, cells: ClusterCells, design: Design, *,
                confidence: float, alpha: float) -> dict:
     rates = totals.select(SLICE, "n_a", "n_b", (pl.col("x_a") / pl.col("n_a")).alias("p_a"),
                           (pl.col("x_b") / pl.col("n_b")).alias("p_b"))
-    table = robust_table(data, rates, baseline=baseline, candidate=candidate)
+    table = robust_table(values, rates, cells)
     se = table["se"].to_numpy()
     g = table["g"].to_numpy()
     p_a, p_b = table["p_a"].to_numpy(), table["p_b"].to_numpy()
@@ -144,43 +151,6 @@ def _clustered(data: pl.DataFrame, totals: pl.DataFrame, baseline: str, candidat
         mde = _stats.mde_from_se(se, alpha=alpha)
         method = [f"paired by {design.unit_key}, repeated runs: task-clustered robust interval and z-test"] * len(g)
     return {"ci_low": low, "ci_high": high, "p": p, "mde": mde, "method": method}
-
-
-def robust_table(data: pl.DataFrame, means: pl.DataFrame, *, baseline: str, candidate: str) -> pl.DataFrame:
-    """Per slice: cluster-robust SE of the difference of means (``se``), clusters ``g``, and
-    per cohort the sum of squared cluster residual totals (``rr_a``, ``rr_b``) and cluster
-    counts (``c_a``, ``c_b``).
-
-    ``means`` has ``_slice, n_a, n_b, p_a, p_b`` (cohort means). The SE equals statsmodels'
-    OLS cluster-robust SE of the cohort indicator (:func:`_stats.cluster_robust_difference`).
-    """
-    cells = (
-        data.group_by(SLICE, UNIT, COHORT)
-        .agg(pl.len().alias("n_c"), pl.col("_s").sum().alias("x_c"))
-        .join(means, on=SLICE)
-        .with_columns(is_b=pl.col(COHORT) == candidate)
-        .with_columns(resid=pl.col("x_c") - pl.when("is_b").then("p_b").otherwise("p_a") * pl.col("n_c"))
-        .with_columns(
-            psi=pl.when("is_b").then(pl.col("resid") / pl.col("n_b")).otherwise(-pl.col("resid") / pl.col("n_a"))
-        )
-    )
-    robust = (
-        cells.group_by(SLICE, UNIT).agg(pl.col("psi").sum())
-        .group_by(SLICE).agg((pl.col("psi") ** 2).sum().alias("ss"), pl.len().alias("g"))
-    )
-    miller = cells.group_by(SLICE, COHORT).agg((pl.col("resid") ** 2).sum().alias("rr"), pl.len().alias("c"))
-    table = means.join(robust, on=SLICE, how="left", maintain_order="left")
-    for name, cohort in (("a", baseline), ("b", candidate)):
-        part = miller.filter(pl.col(COHORT) == cohort).select(
-            SLICE, pl.col("rr").alias(f"rr_{name}"), pl.col("c").alias(f"c_{name}")
-        )
-        table = table.join(part, on=SLICE, how="left", maintain_order="left")
-    g = table["g"].to_numpy().astype(float)
-    big_n = (table["n_a"] + table["n_b"]).to_numpy().astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where((g > 1) & (big_n > 2), g / (g - 1) * (big_n - 1) / (big_n - 2), np.nan)
-        se = np.sqrt(factor * table["ss"].to_numpy())
-    return table.with_columns(pl.Series("se", se))
 
 
 def _design_effect(resid_sq, clusters, p, n) -> np.ndarray:

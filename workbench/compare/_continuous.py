@@ -6,8 +6,8 @@ median(baseline)`` with a percentile bootstrap interval:
 - independent: the exact bootstrap distribution of each median is sampled directly
   (:func:`_stats.bootstrap_median_ranks`); Mann-Whitney U test; Hodges-Lehmann shift.
 - clustered: units (sessions / tasks) are resampled, not traces (more than
-  ``MAX_BLOCKS`` units are first dealt at random into that many blocks); z-test on the
-  bootstrap standard error.
+  ``_bootstrap.MAX_BLOCKS`` units are first dealt at random into that many blocks); z-test
+  on the bootstrap standard error.
 - paired: per task, mean candidate value minus mean baseline value; the median of
   those differences, its bootstrap over tasks, and the Wilcoxon signed-rank test.
 """
@@ -21,11 +21,10 @@ import polars as pl
 
 from workbench.compare import _stats
 from workbench.compare._binary import SLICE
+from workbench.compare._bootstrap import cluster_bootstrap_medians, single_threaded_blas
 from workbench.compare.cohorts import COHORT
 from workbench.compare.design import INDEPENDENT, UNIT, Design
 
-MAX_BLOCKS = 500
-MAX_BINS = 128
 HL_PAIRS = 100_000
 
 
@@ -54,21 +53,22 @@ def continuous_rows(
     for i, (slice_value, cohort) in enumerate(groups.select(SLICE, COHORT).iter_rows()):
         samples.setdefault(slice_value, {})[cohort] = (values_col[i].to_numpy(), units_col[i].to_numpy())
     rows = []
-    for slice_value, pair in samples.items():
-        if baseline not in pair or candidate not in pair:
-            continue
-        base, cand = pair[baseline], pair[candidate]
-        if design.paired:
-            row = _paired(base, cand, design, confidence=confidence, n_boot=n_boot, rng=rng)
-        elif design.kind == INDEPENDENT:
-            row = _independent(base[0], cand[0], confidence=confidence, n_boot=n_boot, rng=rng)
-        else:
-            row = _clustered(base, cand, design, confidence=confidence, n_boot=n_boot, rng=rng)
-        if row is None:
-            continue
-        row[SLICE] = slice_value
-        row["mde"] = float(_stats.mde_from_se(row.pop("se"), alpha=alpha))
-        rows.append(row)
+    with single_threaded_blas():  # small products: BLAS threads only wait on each other
+        for slice_value, pair in samples.items():
+            if baseline not in pair or candidate not in pair:
+                continue
+            base, cand = pair[baseline], pair[candidate]
+            if design.paired:
+                row = _paired(base, cand, design, confidence=confidence, n_boot=n_boot, rng=rng)
+            elif design.kind == INDEPENDENT:
+                row = _independent(base[0], cand[0], confidence=confidence, n_boot=n_boot, rng=rng)
+            else:
+                row = _clustered(base, cand, design, confidence=confidence, n_boot=n_boot, rng=rng)
+            if row is None:
+                continue
+            row[SLICE] = slice_value
+            row["mde"] = float(_stats.mde_from_se(row.pop("se"), alpha=alpha))
+            rows.append(row)
     schema = {
         SLICE: pl.String, "n_baseline": pl.Int64, "n_candidate": pl.Int64, "baseline_value": pl.Float64,
         "candidate_value": pl.Float64, "difference": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
@@ -101,7 +101,7 @@ def _independent(a: np.ndarray, b: np.ndarray, *, confidence: float, n_boot: int
 
 def _clustered(base: tuple[np.ndarray, np.ndarray], cand: tuple[np.ndarray, np.ndarray], design: Design, *,
                confidence: float, n_boot: int, rng: np.random.Generator) -> dict:
-    medians = [_cluster_bootstrap_medians(values, units, n_boot, rng) for values, units in (base, cand)]
+    medians = [cluster_bootstrap_medians(values, units, n_boot, rng) for values, units in (base, cand)]
     reps = medians[1] - medians[0]
     low, high = _stats.percentile_interval(reps, confidence=confidence)
     a, b = base[0], cand[0]
@@ -141,47 +141,3 @@ def _paired(base: tuple[np.ndarray, np.ndarray], cand: tuple[np.ndarray, np.ndar
                   "Wilcoxon signed-rank test",
         "unit": "tasks",
     }
-
-
-def _cluster_bootstrap_medians(values: np.ndarray, units: np.ndarray, n_boot: int,
-                               rng: np.random.Generator) -> np.ndarray:
-    """Medians of ``n_boot`` resamples of whole units (sessions / tasks), not traces.
-
-    More than ``MAX_BLOCKS`` units are dealt at random into that many blocks (a block of
-    random units is itself an independent unit). Values are summarised as a histogram
-    per block: exact value points when there are few distinct values, otherwise
-    ``MAX_BINS`` equal-count bins over the central quantiles where a resampled median
-    can fall (16 standard errors wide), with linear interpolation inside a bin. A
-    resample's histogram is then a weight vector times the block histograms.
-    """
-    _, units = np.unique(units, return_inverse=True)
-    n_units = int(units.max()) + 1
-    if n_units > MAX_BLOCKS:
-        units = rng.permutation(MAX_BLOCKS * (n_units // MAX_BLOCKS + 1))[:n_units][units] % MAX_BLOCKS
-        n_blocks = MAX_BLOCKS
-    else:
-        n_blocks = n_units
-    distinct = np.unique(values)
-    exact = distinct.size <= MAX_BINS
-    if exact:
-        edges = distinct
-    else:
-        width = min(0.5, 4 / np.sqrt(n_units))
-        edges = np.unique(np.quantile(values, np.linspace(0.5 - width, 0.5 + width, MAX_BINS + 1)))
-    bins = np.searchsorted(edges, values, side="left")  # bin j holds edges[j-1] < v <= edges[j]
-    n_bins = edges.size + 1
-    histogram = np.bincount(units * n_bins + bins, minlength=n_blocks * n_bins).reshape(n_blocks, n_bins)
-    draws = rng.integers(0, n_blocks, size=(n_boot, n_blocks))
-    times = np.bincount((draws + (np.arange(n_boot) * n_blocks)[:, None]).ravel(), minlength=n_boot * n_blocks)
-    counts = times.reshape(n_boot, n_blocks).astype(float) @ histogram.astype(float)
-    cumulative = np.cumsum(counts, axis=1)  # at edges[0], edges[1], ..., +inf
-    half = cumulative[:, -1:] / 2
-    j = np.minimum((cumulative < half).sum(axis=1), edges.size - 1)
-    if exact:
-        return edges[j]
-    rows = np.arange(n_boot)
-    below = np.where(j > 0, cumulative[rows, j - 1], 0.0)
-    inside = counts[rows, j]
-    fraction = np.where(inside > 0, (half[:, 0] - below) / np.where(inside > 0, inside, 1), 1.0)
-    left = edges[np.maximum(j - 1, 0)]
-    return np.where(j > 0, left + np.clip(fraction, 0, 1) * (edges[j] - left), edges[0])

@@ -2,7 +2,7 @@
 
 A median of a count that is 1 for most traces cannot move; the mean can. Independent
 cohorts use the unpooled (Welch) standard error; clustered and paired designs the
-cluster-robust standard error of :func:`_binary.robust_table` (tasks as clusters make it
+cluster-robust standard error of :func:`_robust.robust_table` (tasks as clusters make it
 paired). Normal interval and z-test.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from workbench.compare import _stats
-from workbench.compare._binary import SLICE, robust_table
+from workbench.compare._robust import SLICE, ClusterCells, cluster_cells, robust_table
 from workbench.compare.cohorts import COHORT
 from workbench.compare.design import INDEPENDENT, UNIT, Design
 
@@ -26,8 +26,13 @@ def mean_rows(
     design: Design,
     confidence: float,
     alpha: float,
+    cells: ClusterCells | None = None,
 ) -> pl.DataFrame:
-    """Compare the metric's mean between cohorts in every slice."""
+    """Compare the metric's mean between cohorts in every slice.
+
+    ``cells`` (:func:`_robust.cluster_cells` of ``frame``) is computed when a clustered
+    or paired design needs it and not given.
+    """
     data = frame.select(SLICE, COHORT, UNIT, pl.col(metric).cast(pl.Float64).alias("_s")).drop_nulls("_s")
     agg = data.group_by(SLICE, COHORT).agg(
         pl.len().alias("n"), pl.col("_s").mean().alias("m"), pl.col("_s").var().alias("v")
@@ -41,8 +46,8 @@ def mean_rows(
         se = np.sqrt((means["v_a"] / means["n_a"] + means["v_b"] / means["n_b"]).fill_null(np.nan).to_numpy())
         method = "difference of means, Welch standard error; z-test"
     else:
-        table = robust_table(data, means.select(SLICE, "n_a", "n_b", "p_a", "p_b"), baseline=baseline,
-                             candidate=candidate)
+        cells = cells if cells is not None else cluster_cells(frame, candidate=candidate)
+        table = robust_table(frame[metric], means.select(SLICE, "n_a", "n_b", "p_a", "p_b"), cells)
         se = table["se"].to_numpy()
         kind = "paired" if design.paired else "clustered"
         method = f"{kind} ({design.unit_key}): difference of means, cluster-robust standard error; z-test"

@@ -13,6 +13,7 @@ import polars as pl
 
 from workbench.compare import _stats
 from workbench.compare._binary import SLICE
+from workbench.compare._bootstrap import single_threaded_blas
 from workbench.compare.cohorts import COHORT
 from workbench.compare.design import UNIT, Design
 
@@ -36,36 +37,38 @@ def pass_k_rows(
         .group_by(SLICE, COHORT, UNIT)
         .agg(pl.len().alias("n"), (1 - pl.col(failure_column)).sum().alias("c"))
         .filter(pl.col("n") >= k)
+        .sort(SLICE, COHORT, UNIT)  # group-by order is arbitrary: fix it so the bootstrap is reproducible
     )
     tasks = tasks.with_columns(pl.Series("v", _stats.pass_hat_k(tasks["c"].to_numpy(), tasks["n"].to_numpy(), k)))
     rows = []
-    for (slice_value,), group in tasks.group_by(SLICE, maintain_order=True):
-        a = group.filter(pl.col(COHORT) == baseline)
-        b = group.filter(pl.col(COHORT) == candidate)
-        if a.is_empty() or b.is_empty():
-            continue
-        if design.paired:
-            joined = a.select(UNIT, pl.col("v").alias("a")).join(b.select(UNIT, pl.col("v").alias("b")), on=UNIT)
-            if joined.is_empty():
+    with single_threaded_blas():  # small products: BLAS threads only wait on each other
+        for (slice_value,), group in tasks.group_by(SLICE, maintain_order=True):
+            a = group.filter(pl.col(COHORT) == baseline)
+            b = group.filter(pl.col(COHORT) == candidate)
+            if a.is_empty() or b.is_empty():
                 continue
-            d = (joined["b"] - joined["a"]).to_numpy()
-            reps = _resampled_means(d, n_boot, rng)
-            diff, n_a, n_b = float(d.mean()), joined.height, joined.height
-            va, vb = float(joined["a"].mean()), float(joined["b"].mean())
-        else:
-            va_arr, vb_arr = a["v"].to_numpy(), b["v"].to_numpy()
-            reps = _resampled_means(vb_arr, n_boot, rng) - _resampled_means(va_arr, n_boot, rng)
-            va, vb, n_a, n_b = float(va_arr.mean()), float(vb_arr.mean()), va_arr.size, vb_arr.size
-            diff = vb - va
-        low, high = _stats.percentile_interval(reps, confidence=confidence)
-        se = float(np.std(reps, ddof=1))
-        rows.append({
-            SLICE: slice_value, "n_baseline": n_a, "n_candidate": n_b, "baseline_value": va,
-            "candidate_value": vb, "difference": diff, "ci_low": low, "ci_high": high,
-            "p_value": float(_stats.z_test_p(diff, se)), "mde": float(_stats.mde_from_se(se, alpha=alpha)),
-            "method": f"pass^{k} per task (unbiased), mean over tasks; bootstrap over tasks ({n_boot:,}); z-test",
-            "unit": "tasks",
-        })
+            if design.paired:
+                joined = a.select(UNIT, pl.col("v").alias("a")).join(b.select(UNIT, pl.col("v").alias("b")), on=UNIT)
+                if joined.is_empty():
+                    continue
+                d = (joined["b"] - joined["a"]).to_numpy()
+                reps = _resampled_means(d, n_boot, rng)
+                diff, n_a, n_b = float(d.mean()), joined.height, joined.height
+                va, vb = float(joined["a"].mean()), float(joined["b"].mean())
+            else:
+                va_arr, vb_arr = a["v"].to_numpy(), b["v"].to_numpy()
+                reps = _resampled_means(vb_arr, n_boot, rng) - _resampled_means(va_arr, n_boot, rng)
+                va, vb, n_a, n_b = float(va_arr.mean()), float(vb_arr.mean()), va_arr.size, vb_arr.size
+                diff = vb - va
+            low, high = _stats.percentile_interval(reps, confidence=confidence)
+            se = float(np.std(reps, ddof=1))
+            rows.append({
+                SLICE: slice_value, "n_baseline": n_a, "n_candidate": n_b, "baseline_value": va,
+                "candidate_value": vb, "difference": diff, "ci_low": low, "ci_high": high,
+                "p_value": float(_stats.z_test_p(diff, se)), "mde": float(_stats.mde_from_se(se, alpha=alpha)),
+                "method": f"pass^{k} per task (unbiased), mean over tasks; bootstrap over tasks ({n_boot:,}); z-test",
+                "unit": "tasks",
+            })
     schema = {
         SLICE: pl.String, "n_baseline": pl.Int64, "n_candidate": pl.Int64, "baseline_value": pl.Float64,
         "candidate_value": pl.Float64, "difference": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,

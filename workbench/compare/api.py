@@ -14,8 +14,9 @@ from workbench.compare._binary import SLICE, proportion_rows
 from workbench.compare._continuous import continuous_rows
 from workbench.compare._means import mean_rows
 from workbench.compare._reliability import pass_k_rows
+from workbench.compare._robust import cluster_cells
 from workbench.compare.cohorts import COHORT, CohortSpec, by_column
-from workbench.compare.design import detect_design, with_units
+from workbench.compare.design import INDEPENDENT, detect_design, with_units
 from workbench.compare.lifecycle import failure_lifecycle
 from workbench.compare.metrics import CATEGORY_PREFIX, MEAN, PROPORTION, Metric, trace_metrics
 from workbench.compare.result import ALL, CANNOT_DECIDE, COLUMNS, IMPROVED, NO_CHANGE, REGRESSED, Comparison
@@ -111,11 +112,13 @@ def compare_cohorts(
         sliced = _with_slices(with_units(pair, design), slices)
         kwargs = {"baseline": spec.baseline, "candidate": cand, "design": design,
                   "confidence": confidence, "alpha": alpha}
+        # cells of (slice, unit, cohort), sorted once and shared by every metric's robust SE
+        cells = None if design.kind == INDEPENDENT else cluster_cells(sliced, candidate=cand)
         for metric in chosen:
             if metric.kind == PROPORTION:
-                rows = proportion_rows(sliced, metric.name, **kwargs)
+                rows = proportion_rows(sliced, metric.name, cells=cells, **kwargs)
             elif metric.kind == MEAN:
-                rows = mean_rows(sliced, metric.name, **kwargs)
+                rows = mean_rows(sliced, metric.name, cells=cells, **kwargs)
             else:
                 rows = continuous_rows(sliced, metric.name, n_boot=n_boot, rng=rng, **kwargs)
             parts.append(_label(rows, cand, metric.name, metric.kind))

@@ -57,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--allow-problems", action="store_true", help="export even if loading found bad records"
     )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the trace Parquet cache"
+    )
     parser.add_argument("--json", action="store_true", help="print the manifest summary as JSON")
     parser.set_defaults(run=run_export)
 
@@ -108,7 +111,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         formats = _formats(args.format)
         split = None if args.no_split else _ratios(args.split)
-        loaded = read_traces(args.files)
+        loaded = read_traces(args.files, cache=not args.no_cache)
         if loaded.problems.height and not args.allow_problems:
             first = loaded.problems.row(0, named=True)
             print(

@@ -40,7 +40,7 @@ from workbench import _html
 from workbench.export import manifest as mf
 from workbench.export.dedup import DedupReport, deduplicate
 from workbench.export.detectors import Detector
-from workbench.export.items import build_eval_items
+from workbench.export.items import _selected_ids, build_eval_items
 from workbench.export.redact import RedactionReport, disabled_report, redact_frame
 from workbench.export.splits import (
     DEFAULT_GROUP_COLUMNS,
@@ -59,7 +59,7 @@ DEFAULT_FORMATS = ("jsonl",)
 _TEXT_COLUMNS = ("input", "output", "expected", "note", "session_id", "user_id", "task_id")
 _META_FIELDS = (
     "item_id", "trace_id", "span_id", "session_id", "user_id", "task_id", "verdict", "categories", "note",
-    "expected_source", "output", "cluster", "cohort", "prompt_version", "split", "label_event_ids",
+    "expected_source", "cluster", "cohort", "prompt_version", "split", "label_event_ids",
     "reviewers", "taxonomy_version", "n_duplicates",
 )  # fmt: skip
 
@@ -67,7 +67,7 @@ _META_FIELDS = (
 def conversation_text(items: pl.DataFrame) -> pl.Series:
     """The text compared for duplicates and leakage: the conversation up to the failing turn."""
     joined = items.select(
-        pl.col("messages").list.eval(pl.element().struct.field("content")).list.join("\n").alias("text")
+        pl.col("messages").list.eval(pl.element().struct.field("content")).list.join(" ").alias("text")
     ).to_series()
     return joined.fill_null("")
 
@@ -94,13 +94,16 @@ def _tags() -> pl.Expr:
 
 
 def _metadata(items: pl.DataFrame) -> pl.Series:
-    rows = items.select(list(_META_FIELDS)).to_dicts()
-    times = items.get_column("trace_start_time").to_list()
-    extra = items.get_column("trace_metadata").to_list()
+    """Each item's metadata as canonical JSON (sorted keys), built from the redacted columns."""
+    columns = {name: items.get_column(name).to_list() for name in _META_FIELDS}
+    times = [t.isoformat() if t is not None else None for t in items.get_column("trace_start_time").to_list()]
+    traces = [orjson.loads(t) if t else {} for t in items.get_column("trace_metadata").to_list()]
+    names = list(columns)
     out = []
-    for row, time, trace in zip(rows, times, extra, strict=True):
-        row["trace_start_time"] = time.isoformat() if time is not None else None
-        row["trace"] = orjson.loads(trace) if trace else {}
+    for i, values in enumerate(zip(*columns.values(), strict=True)):
+        row = dict(zip(names, values, strict=True))
+        row["trace_start_time"] = times[i]
+        row["trace"] = traces[i]
         row["source"] = "production"
         out.append(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode())
     return pl.Series("metadata", out, dtype=pl.String)
@@ -111,9 +114,7 @@ def _describe_selection(select: Any) -> dict[str, Any] | None:
         return None
     if isinstance(select, pl.Expr):
         return {"kind": "expression", "expression": str(select)}
-    ids = getattr(select, "trace_ids", select)
-    ids = ids() if callable(ids) else ids
-    ids = [str(i) for i in (ids.to_list() if isinstance(ids, pl.Series) else ids)]
+    ids = _selected_ids(select) or []
     digest = hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
     description = {"kind": type(select).__name__, "n_trace_ids": len(ids), "trace_ids_sha256": digest}
     for attribute in ("strategy", "seed", "by"):

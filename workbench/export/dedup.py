@@ -4,7 +4,8 @@
   same are one group.
 - **Near**: MinHash over word shingles, computed vectorised with *one permutation
   hashing* (each shingle hash goes to one of ``num_bins`` bins by its top bits and
-  the minimum per bin is kept; Li, Owen & Zhang 2012). Banded LSH proposes
+  the minimum per bin is kept; Li, Owen & Zhang 2012; empty bins are filled from
+  their neighbours, "densification"). Banded LSH proposes
   candidate pairs; a pair is kept when the estimated Jaccard similarity (equal bins
   among the bins not empty in both) reaches ``threshold``.
   Connected components of kept pairs form the groups.
@@ -66,7 +67,9 @@ class DedupReport:
 
 def normalise(texts: pl.Series) -> pl.Series:
     """Lower case, whitespace collapsed and trimmed (the key for exact duplicates)."""
-    return texts.fill_null("").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+    # only runs of 2+ whitespace characters or non-space whitespace need replacing (much faster than \s+)
+    collapsed = texts.fill_null("").str.to_lowercase().str.replace_all(r"[ \t\r\n\f\v]{2,}|[\t\r\n\f\v]", " ")
+    return collapsed.str.strip_chars()
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -79,17 +82,29 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def minhash_signatures(
-    texts: pl.Series, *, num_bins: int = 64, shingle: int = 3, max_tokens: int = 256, seed: int = 0
+    texts: pl.Series,
+    *,
+    num_bins: int = 64,
+    shingle: int = 3,
+    max_tokens: int = 64,
+    seed: int = 0,
+    normalised: bool = False,
 ) -> np.ndarray:
     """One-permutation MinHash signatures, shape ``(len(texts), num_bins)``, dtype uint64.
 
-    Texts with fewer than ``shingle`` words use their words as shingles. Empty bins
-    hold the maximum uint64 value (see :func:`estimated_jaccard`).
+    Only the last ``max_tokens`` words count: for a conversation that is the
+    failing turn and the context right before it, so two turns of one session
+    (which share their beginning) are not taken for duplicates. Texts with fewer
+    than ``shingle`` words use their words as shingles. Empty bins hold the
+    maximum uint64 value (see :func:`estimated_jaccard`). Pass ``normalised=True``
+    when ``texts`` already went through :func:`normalise`.
     """
     if num_bins & (num_bins - 1):
         raise ValueError(f"num_bins must be a power of two, got {num_bins}")
     n = len(texts)
-    tokens = normalise(texts).str.split(" ").list.head(max_tokens)
+    clean = texts if normalised else normalise(texts)
+    # words average well under 12 bytes: the tail keeps every one of the last max_tokens words
+    tokens = clean.str.tail(12 * max_tokens).str.split(" ").list.tail(max_tokens)
     exploded = pl.DataFrame({"row": pl.int_range(0, n, eager=True, dtype=pl.Int64), "tok": tokens})
     exploded = exploded.explode("tok").filter(pl.col("tok").str.len_bytes() > 0)
     rows = exploded.get_column("row").to_numpy()
@@ -113,10 +128,28 @@ def minhash_signatures(
     bits = int(np.log2(num_bins))
     cell = shingle_rows * num_bins + (shingle_hashes >> np.uint64(64 - bits)).astype(np.int64)
     values = shingle_hashes & np.uint64((1 << (64 - bits)) - 1)
-    table = pl.DataFrame({"cell": cell, "value": values}).group_by("cell").agg(pl.col("value").min())
     signatures = np.full(n * num_bins, _EMPTY, dtype=np.uint64)
-    signatures[table.get_column("cell").to_numpy()] = table.get_column("value").to_numpy()
-    return signatures.reshape(n, num_bins)
+    np.minimum.at(signatures, cell, values)
+    return _densify(signatures.reshape(n, num_bins))
+
+
+def _densify(signatures: np.ndarray, *, passes: int = 12) -> np.ndarray:
+    """Fill empty bins from the next bin to the right (circularly), salted by the distance.
+
+    Two similar texts have empty bins in the same places, so they get the same
+    filled values and every LSH band stays informative (Shrivastava & Li 2014).
+    Bins still empty after ``passes`` steps (texts with almost no shingles) stay empty.
+    """
+    out = signatures.copy()
+    for step in range(1, passes + 1):
+        empty = out == _EMPTY
+        if not empty.any():
+            break
+        shifted = np.roll(signatures, -step, axis=1)
+        fill = empty & (shifted != _EMPTY)
+        if fill.any():
+            out[fill] = _mix(shifted[fill] ^ np.uint64(step)) >> np.uint64(1)
+    return out
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray:
@@ -156,7 +189,7 @@ def find_duplicates(
         return pl.DataFrame(schema={"group": pl.Int64, "kind": pl.String})
     keys = normalise(texts)
     exact_first = (
-        pl.DataFrame({"key": keys, "row": pl.int_range(0, n, eager=True)})
+        pl.DataFrame({"key": keys.hash(seed=seed), "row": pl.int_range(0, n, eager=True)})
         .with_columns(pl.col("row").min().over("key").alias("first"))
         .get_column("first")
         .to_numpy()
@@ -165,7 +198,9 @@ def find_duplicates(
     kind = np.where(group != np.arange(n), "exact", None).astype(object)
     if near and n > 1:
         reps = np.flatnonzero(group == np.arange(n))
-        sig = minhash_signatures(texts.gather(reps), num_bins=num_bins, shingle=shingle, seed=seed)
+        sig = minhash_signatures(
+            keys.gather(reps), num_bins=num_bins, shingle=shingle, seed=seed, normalised=True
+        )
         rows_per_band = num_bins // bands
         left, right = [], []
         for b in range(bands):
@@ -173,6 +208,9 @@ def find_duplicates(
             key = _mix(band[:, 0])
             for j in range(1, rows_per_band):
                 key = _mix(key * _MIX1 + band[:, j])
+            # a band with only empty bins says nothing: give it a key no other text shares
+            empty_band = (band == _EMPTY).all(axis=1)
+            key = np.where(empty_band, _mix(np.arange(len(key), dtype=np.uint64) ^ _MIX3) | np.uint64(1), key)
             order = np.argsort(key, kind="stable")
             sorted_key = key[order]
             starts = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
@@ -183,8 +221,10 @@ def find_duplicates(
         if left:
             a, b = np.concatenate(left), np.concatenate(right)
             if a.size:
-                pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
-                a, b = pairs[:, 0], pairs[:, 1]
+                m = np.int64(len(reps))
+                pairs = np.sort(np.minimum(a, b).astype(np.int64) * m + np.maximum(a, b))
+                pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+                a, b = pairs // m, pairs % m
                 similarity = estimated_jaccard(sig[a], sig[b])
                 keep = similarity >= threshold
                 labels = _components(len(reps), a[keep], b[keep])

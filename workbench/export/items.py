@@ -31,7 +31,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -154,7 +153,10 @@ def _as_trace_id_frame(value: Any, column: str, *, what: str) -> pl.DataFrame:
     source = next((c for c in (column, f"{column}_id", "label", "_cohort") if c in frame.columns), None)
     if source is None:
         raise ValueError(f"{what} needs a {column!r} column next to trace_id, got {frame.columns}")
-    return frame.select(pl.col("trace_id").cast(pl.String), pl.col(source).cast(pl.String).alias(column))
+    values = pl.col(source).cast(pl.String)
+    if column == "cluster":  # -1 is HDBSCAN's "no cluster"
+        values = pl.when(values == "-1").then(None).otherwise(values)
+    return frame.select(pl.col("trace_id").cast(pl.String), values.alias(column))
 
 
 def _cohorts(traces: pl.DataFrame, cohort: Any) -> pl.DataFrame:
@@ -173,54 +175,101 @@ def _cohorts(traces: pl.DataFrame, cohort: Any) -> pl.DataFrame:
 
 
 def _selected_ids(select: Any) -> list[str] | None:
+    """Trace ids from a list, a Series, a frame with ``trace_id``, or an object with
+    ``.trace_ids`` (a review queue) or ``.selection`` (a cluster map)."""
     if select is None or isinstance(select, pl.Expr):
         return None
-    ids = getattr(select, "trace_ids", select)
-    if callable(ids):
-        ids = ids()
-    if isinstance(ids, pl.Series):
-        return ids.cast(pl.String).to_list()
-    if isinstance(ids, str):
-        return [ids]
-    return [str(i) for i in ids]
+    if hasattr(select, "trace_ids"):
+        ids = select.trace_ids() if callable(select.trace_ids) else select.trace_ids
+        return _selected_ids(list(ids))
+    if hasattr(select, "columns"):
+        frame = as_polars(select, name="select")
+        if "trace_id" not in frame.columns:
+            raise ValueError(f"select: a frame needs a trace_id column, got {frame.columns}")
+        return frame.get_column("trace_id").cast(pl.String).to_list()
+    if hasattr(select, "selection"):
+        return _selected_ids(select.selection)
+    if isinstance(select, pl.Series):
+        return select.cast(pl.String).to_list()
+    if isinstance(select, str):
+        return [select]
+    return [str(i) for i in select]
 
 
 def _history(traces: pl.DataFrame, keep: pl.Series, turns: int) -> pl.DataFrame:
     """``trace_id, messages``: up to ``turns`` earlier turns of the session, then this input."""
-    sessions = traces.filter(pl.col("trace_id").is_in(keep.implode())).get_column("session_id").drop_nulls()
-    scope = traces.filter(
-        pl.col("trace_id").is_in(keep.implode()) | pl.col("session_id").is_in(sessions.unique().implode())
-    ).sort(["session_id", "start_time", "trace_id"], nulls_last=True)
-    in_session = pl.col("session_id").is_not_null()
-
-    def earlier(column: str, k: int) -> pl.Expr:
-        return pl.when(in_session).then(pl.col(column).shift(k).over("session_id"))
-
-    parts = []
-    for k in range(turns, 0, -1):
-        parts.append(pl.struct(role=pl.lit("user"), content=earlier("input", k)))
-        parts.append(pl.struct(role=pl.lit("assistant"), content=earlier("output", k)))
-    parts.append(pl.struct(role=pl.lit("user"), content=pl.col("input")))
-    messages = pl.concat_list(parts).list.eval(
-        pl.element().filter(pl.element().struct.field("content").is_not_null())
+    wanted = keep.implode()
+    sessions = traces.filter(pl.col("trace_id").is_in(wanted)).get_column("session_id").drop_nulls().unique()
+    scope = (
+        traces.filter(pl.col("trace_id").is_in(wanted) | pl.col("session_id").is_in(sessions.implode()))
+        .select("trace_id", "session_id", "start_time", "input", "output")
+        .sort(["session_id", "start_time", "trace_id"], nulls_last=True)
+        .with_row_index("_row")
     )
-    return scope.select("trace_id", messages.cast(pl.List(MESSAGE)).alias("messages"))
+    row = pl.col("_row").cast(pl.Int64)
+    first = pl.when(pl.col("session_id").is_not_null()).then(row.min().over("session_id")).otherwise(row)
+    targets = (
+        scope.with_columns(pl.int_ranges(pl.max_horizontal(first, row - turns), row).alias("_earlier"))
+        .filter(pl.col("trace_id").is_in(wanted))
+        .select("trace_id", "_earlier", "input")
+    )
+    earlier = (
+        targets.select("trace_id", "_earlier")
+        .explode("_earlier")
+        .drop_nulls("_earlier")
+        .join(
+            scope.select(pl.col("_row").cast(pl.Int64).alias("_earlier"), "input", "output"),
+            on="_earlier",
+            maintain_order="left",
+        )
+        .select(
+            "trace_id",
+            pl.concat_list(
+                pl.struct(role=pl.lit("user"), content=pl.col("input")),
+                pl.struct(role=pl.lit("assistant"), content=pl.col("output")),
+            ).alias("_pair"),
+        )
+        .explode("_pair")
+        .filter(pl.col("_pair").struct.field("content").is_not_null())
+        .group_by("trace_id", maintain_order=True)
+        .agg(pl.col("_pair").alias("_history"))
+    )
+    empty = pl.lit([], dtype=pl.List(MESSAGE))
+    current = (
+        pl.when(pl.col("input").is_not_null())
+        .then(pl.concat_list(pl.struct(role=pl.lit("user"), content=pl.col("input"))))
+        .otherwise(empty)
+    )
+    joined = targets.join(earlier, on="trace_id", how="left", maintain_order="left").with_columns(
+        pl.concat_list(pl.col("_history").fill_null(empty), current).cast(pl.List(MESSAGE)).alias("messages")
+    )
+    return joined.select("trace_id", "messages")
 
 
-def _trace_metadata(frame: pl.DataFrame, columns: Sequence[str]) -> list[str]:
-    present = [c for c in columns if c in frame.columns]
-    extra = frame.get_column("metadata").to_list() if "metadata" in frame.columns else None
-    out = []
-    for i, row in enumerate(frame.select(present).iter_rows(named=True)):
-        data: dict[str, Any] = {k: v for k, v in row.items() if v is not None}
-        if extra is not None and extra[i] is not None:
-            value = extra[i]
-            if isinstance(value, str):
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    value = orjson.loads(value)
-            data["metadata"] = value
-        out.append(orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=_json_default).decode())
-    return out
+def _trace_metadata(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
+    """Chosen trace columns plus the trace's own ``metadata``, as one JSON object per row."""
+    present = sorted(c for c in columns if c in frame.columns and c != "metadata")
+    base = frame.select(pl.struct(present).struct.json_encode().alias("j")).to_series() if present else None
+    if "metadata" not in frame.columns:
+        return base if base is not None else pl.Series([None] * frame.height, dtype=pl.String)
+    extra = frame.get_column("metadata")
+    if isinstance(extra.dtype, pl.Struct):
+        encoded = extra.to_frame().select(pl.col("metadata").struct.json_encode()).to_series()
+    else:
+        encoded = pl.Series([_as_json(v) for v in extra.cast(pl.String).to_list()], dtype=pl.String)
+    body = '"metadata":' + encoded.fill_null("null") + "}"
+    return ("{" + body) if base is None else (base.str.head(-1) + "," + body)
+
+
+def _as_json(value: str | None) -> str | None:
+    """JSON text as it is; any other string as a JSON string."""
+    if value is None:
+        return None
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return orjson.dumps(value).decode()
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -332,7 +381,7 @@ def build_eval_items(
         pl.Series(
             "item_id", item_ids(items["trace_id"].to_list(), items["span_id"].to_list()), dtype=pl.String
         ),
-        pl.Series("trace_metadata", _trace_metadata(joined, metadata_columns), dtype=pl.String),
+        _trace_metadata(joined, metadata_columns).rename("trace_metadata"),
     )
     return items.select([pl.col(c).cast(t) for c, t in EVAL_ITEMS.items()]).sort(
         ["trace_start_time", "item_id"], nulls_last=True

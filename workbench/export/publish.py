@@ -73,7 +73,12 @@ def item_hashes(ids: list[str], lines: pl.Series) -> dict[str, str]:
     Placeholder numbers depend on everything else in the export, so they are left
     out: an item only counts as changed between versions when its content changed.
     """
-    stable = lines.str.replace_all(PLACEHOLDER_PATTERN, "<$1>").to_list()
+    marked = lines.str.contains(PLACEHOLDER_PATTERN).fill_null(False).arg_true()
+    stable = (
+        lines.clone()
+        .scatter(marked, lines.gather(marked).str.replace_all(PLACEHOLDER_PATTERN, "<$1>"))
+        .to_list()
+    )
     return {i: hashlib.sha256(line.encode()).hexdigest() for i, line in zip(ids, stable, strict=True)}
 
 
@@ -116,13 +121,16 @@ def _manifest(
     counts: dict[str, int],
 ) -> dict[str, Any]:
     items = dataset.items
-    rows = items.select(
-        "item_id", "trace_id", "span_id", "trace_start_time", "label_event_ids", "split"
-    ).to_dicts()
-    for row in rows:
-        time = row["trace_start_time"]
-        row["trace_start_time"] = time.isoformat() if time is not None else None
-        row["hash"] = hashes[row["item_id"]]
+    times = [t.isoformat() if t is not None else None for t in items.get_column("trace_start_time").to_list()]
+    ids = items.get_column("item_id").to_list()
+    rows = [
+        {"item_id": i, "trace_id": t, "span_id": s, "trace_start_time": when, "label_event_ids": events,
+         "split": split, "hash": hashes[i]}
+        for i, t, s, when, events, split in zip(
+            ids, items.get_column("trace_id").to_list(), items.get_column("span_id").to_list(), times,
+            items.get_column("label_event_ids").to_list(), items.get_column("split").to_list(), strict=True,
+        )
+    ]  # fmt: skip
     taxonomy = items.get_column("taxonomy_version").drop_nulls().unique().sort().to_list()
     return {
         "format_version": 1,

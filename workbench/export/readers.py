@@ -5,8 +5,8 @@
 - ``jsonl``, ``parquet``, ``csv``, ``huggingface``: every item column
   (:data:`~workbench.export.writers.EXPORT_COLUMNS`);
 - ``inspect``, ``langfuse``, ``promptfoo``, ``phoenix``: ``item_id`` (from the
-  item's metadata), ``input``, ``messages``, ``expected``, ``metadata`` and what the
-  format keeps besides (``trace_id``/``span_id`` for Langfuse, ``split`` for Phoenix);
+  item's metadata), ``input``, ``messages``, ``expected``, ``output`` (the original
+  output, kept in the format's metadata), ``metadata`` and what the format keeps besides (``trace_id``/``span_id`` for Langfuse, ``split`` for Phoenix);
 - ``openai_evals``, ``openai_chat``: ``messages`` and ``expected``, in file order.
 
 Examples
@@ -102,17 +102,19 @@ def _from_item_records(records: list[dict[str, Any]], extra: dict[str, str]) -> 
     """Rows of ``item_id, input, messages, expected, metadata`` (+ ``extra`` columns)."""
     rows = []
     for r in records:
-        meta = r["metadata"] or {}
+        meta = dict(r["metadata"] or {})
+        output = meta.pop("output", None)  # the writers add the original output to the metadata
         row = {
             "item_id": meta.get("item_id"),
             "input": r["input"],
             "messages": r["messages"],
             "expected": r["expected"],
+            "output": output,
             "metadata": _meta_text(meta),
         }
         row.update({c: r.get(c) for c in extra})
         rows.append(row)
-    return _frame(rows, ["item_id", "input", "messages", "expected", "metadata", *extra])
+    return _frame(rows, ["item_id", "input", "messages", "expected", "output", "metadata", *extra])
 
 
 def _read_inspect(path: Path) -> pl.DataFrame:

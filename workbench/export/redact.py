@@ -26,52 +26,31 @@ Examples
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import polars as pl
 
 from workbench.export.detectors import Detector, Finding, PatternDetector, default_detectors
+from workbench.export.field_rules import (
+    _MIN_PROPAGATED_LENGTH,
+    DEFAULT_FIELD_RULES,
+    PlaceholderMap,
+    RedactionError,
+    _field_rules_on_columns,
+    _field_rules_on_json,
+)
 
 POLICY_VERSION = "workbench-redaction/1"
 # a placeholder such as <EMAIL_12>; group 1 is the kind
 PLACEHOLDER_PATTERN = r"<([A-Z][A-Z_]*)_[0-9]+>"
 _PLACEHOLDER = re.compile(PLACEHOLDER_PATTERN)
 
-# Keys whose values are redacted at any depth of a JSON column, whatever they hold.
-DEFAULT_FIELD_RULES: dict[str, str] = {
-    "*.email": "EMAIL",
-    "*.e_mail": "EMAIL",
-    "*.email_address": "EMAIL",
-    "*.phone": "PHONE",
-    "*.phone_number": "PHONE",
-    "*.mobile": "PHONE",
-    "*.ip": "IP",
-    "*.ip_address": "IP",
-    "*.client_ip": "IP",
-    "*.password": "PASSWORD",
-    "*.api_key": "API_KEY",
-    "*.apikey": "API_KEY",
-    "*.access_token": "TOKEN",
-    "*.refresh_token": "TOKEN",
-    "*.authorization": "TOKEN",
-    "*.secret": "SECRET",
-    "*.client_secret": "SECRET",
-    "*.ssn": "SSN",
-    "*.card_number": "CARD",
-    "*.iban": "IBAN",
-}
-_MIN_PROPAGATED_LENGTH = 6  # field-rule values this long are also replaced in free text
 _JSON_ESCAPE = r'\\(?:[nrtbf"\\/]|u[0-9a-fA-F]{4})'
-
-
-class RedactionError(RuntimeError):
-    """Redaction could not complete; nothing may be exported."""
 
 
 @dataclass(frozen=True)
@@ -109,122 +88,6 @@ class RedactionReport:
 def disabled_report() -> RedactionReport:
     """The report of an export made with ``redact=False``."""
     return RedactionReport(POLICY_VERSION, (), "not run", {}, {}, (), 0, (), enabled=False)
-
-
-@dataclass
-class _Mapping:
-    """value -> placeholder, numbered per kind in order of first appearance."""
-
-    placeholders: dict[str, str] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
-    _next: Counter[str] = field(default_factory=Counter)
-
-    def add(self, kind: str, value: str, count: int = 1) -> str:
-        if value not in self.placeholders:
-            self._next[kind] += 1
-            self.placeholders[value] = f"<{kind}_{self._next[kind]}>"
-            self.kinds[value] = kind
-        self.counts[self.kinds[value]] += count
-        return self.placeholders[value]
-
-
-def _rule_matches(rules: Mapping[str, str], path: str) -> str | None:
-    for pattern, kind in rules.items():
-        if fnmatch.fnmatchcase(path.lower(), pattern.lower()):
-            return kind
-    return None
-
-
-def _apply_rules_to_json(
-    value: Any, path: str, rules: Mapping[str, str], mapping: _Mapping
-) -> tuple[Any, int]:
-    kind = _rule_matches(rules, path)
-    if kind is not None and value is not None:
-        raw = value if isinstance(value, str) else orjson.dumps(value).decode()
-        return mapping.add(kind, raw), 1
-    if isinstance(value, dict):
-        hits = 0
-        out = {}
-        for key, item in value.items():
-            out[key], n = _apply_rules_to_json(item, f"{path}.{key}", rules, mapping)
-            hits += n
-        return out, hits
-    if isinstance(value, list):
-        hits = 0
-        items = []
-        for index, item in enumerate(value):
-            new, n = _apply_rules_to_json(item, f"{path}.{index}", rules, mapping)
-            items.append(new)
-            hits += n
-        return items, hits
-    return value, 0
-
-
-def _json_prefilter(rules: Mapping[str, str]) -> str | None:
-    """A regex that every JSON text touched by ``rules`` must match (None: no shortcut)."""
-    keys = []
-    for pattern in rules:
-        last = pattern.rsplit(".", 1)[-1]
-        if any(ch in last for ch in "*?["):
-            return None
-        keys.append(last)
-    if not keys:
-        return None
-    return r'(?i)"(?:' + "|".join(_escape_regex(k) for k in keys) + r')"\s*:'
-
-
-def _escape_regex(text: str) -> str:
-    return "".join("\\" + ch if not ch.isalnum() and ch != "_" else ch for ch in text)
-
-
-def _field_rules_on_json(
-    frame: pl.DataFrame, column: str, rules: Mapping[str, str], mapping: _Mapping
-) -> tuple[pl.DataFrame, int]:
-    relevant = {p[len(column) + 1 :] if p.startswith(column + ".") else p: k for p, k in rules.items()}
-    relevant = {
-        ("*." + p if not p.startswith("*") else p): k
-        for p, k in relevant.items()
-        if "." in p or p.startswith("*")
-    }
-    if not relevant:
-        return frame, 0
-    prefilter = _json_prefilter(relevant)
-    series = frame.get_column(column)
-    mask = series.is_not_null() if prefilter is None else series.str.contains(prefilter).fill_null(False)
-    indices = mask.arg_true().to_list()
-    if not indices:
-        return frame, 0
-    values = series.to_list()
-    hits = 0
-    for index in indices:
-        try:
-            parsed = orjson.loads(values[index])
-        except orjson.JSONDecodeError as exc:
-            raise RedactionError(f"column {column!r} row {index}: not valid JSON ({exc})") from exc
-        new, n = _apply_rules_to_json(parsed, "$", relevant, mapping)
-        if n:
-            values[index] = orjson.dumps(new, option=orjson.OPT_SORT_KEYS).decode()
-            hits += n
-    return frame.with_columns(pl.Series(column, values, dtype=pl.String)), hits
-
-
-def _field_rules_on_columns(
-    frame: pl.DataFrame, columns: Sequence[str], rules: Mapping[str, str], mapping: _Mapping
-) -> tuple[pl.DataFrame, int]:
-    hits = 0
-    for column in columns:
-        kind = rules.get(column)
-        if kind is None:
-            continue
-        series = frame.get_column(column)
-        values = series.drop_nulls().unique(maintain_order=True).to_list()
-        lookup = {v: mapping.add(kind, v, 0) for v in values}
-        hits += int(series.is_not_null().sum())
-        frame = frame.with_columns(
-            pl.col(column).replace_strict(lookup, default=None, return_dtype=pl.String)
-        )
-    return frame, hits
 
 
 @dataclass
@@ -395,7 +258,7 @@ def redact_frame(
         + [_Target(c, "json") for c in json_columns]
         + [_Target(c, "messages") for c in message_columns]
     )
-    mapping = _Mapping()
+    mapping = PlaceholderMap()
     rule_hits = 0
 
     frame, hits = _field_rules_on_columns(frame, list(text_columns), rules, mapping)
@@ -403,13 +266,15 @@ def redact_frame(
     for column in json_columns:
         frame, hits = _field_rules_on_json(frame, column, rules, mapping)
         rule_hits += hits
-    # values found by field rules are also replaced in free text when long enough to be specific
+    # values found by field rules are also replaced in free text when long enough to be specific;
+    # those the pattern detector recognises itself (e-mails, phones...) are found by its scan anyway
     to_replace = {v: p for v, p in mapping.placeholders.items() if len(v) >= _MIN_PROPAGATED_LENGTH}
+    searched = [v for v in to_replace if not _self_detected(v)]
 
     masks: dict[str, pl.Series] = {}
     for target in targets:
         texts = target.scan_text(frame)
-        scan_mask = texts.str.contains_any(list(to_replace)).fill_null(False) if to_replace else None
+        scan_mask = texts.str.contains_any(searched).fill_null(False) if searched else None
         for detector in detector_list:
             found, mask = _detect(detector, texts)
             for finding in found:
@@ -441,6 +306,13 @@ def redact_frame(
         columns=tuple(t.name for t in targets),
     )
     return frame, report
+
+
+def _self_detected(value: str) -> bool:
+    """Whether the pattern detector finds exactly ``value`` wherever it appears."""
+    from workbench.export.detectors import classify
+
+    return any(found == value for _kind, found in classify(value))
 
 
 def _verify(

@@ -60,9 +60,8 @@ def _write_lines(path: Path, lines: Sequence[bytes] | pl.Series) -> int:
     with atomic_writer(path) as handle:
         if isinstance(lines, pl.Series):
             count = len(lines)
-            if count:
-                handle.write(lines.str.join("\n").item().encode())
-                handle.write(b"\n")
+            if count:  # the Rust CSV writer with no quoting writes each line as it is, fast
+                lines.to_frame("line").write_csv(handle, include_header=False, quote_style="never")
         else:
             count = 0
             for line in lines:
@@ -80,8 +79,11 @@ def _records(items: pl.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]
     return items.select(columns).to_dicts()
 
 
-def _metadata(value: str | None) -> dict[str, Any]:
-    return orjson.loads(value) if value else {}
+def _metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """The item's metadata plus its original ``output`` (formats without an output field)."""
+    meta = orjson.loads(row["metadata"]) if row["metadata"] else {}
+    meta["output"] = row["output"]
+    return meta
 
 
 def _chat_input(messages: list[dict[str, Any]] | None, text: str | None) -> Any:
@@ -147,7 +149,7 @@ def write_openai_chat(items: pl.DataFrame, path: Path, *, system_prompt: str | N
 
 
 def write_inspect(items: pl.DataFrame, path: Path, **_: Any) -> int:
-    rows = _records(items, ["item_id", "input", "messages", "expected", "metadata"])
+    rows = _records(items, ["item_id", "input", "messages", "expected", "output", "metadata"])
     return _write_lines(
         path,
         [
@@ -156,7 +158,7 @@ def write_inspect(items: pl.DataFrame, path: Path, **_: Any) -> int:
                     "id": r["item_id"],
                     "input": _chat_input(r["messages"], r["input"]),
                     "target": r["expected"] if r["expected"] is not None else "",
-                    "metadata": _metadata(r["metadata"]),
+                    "metadata": _metadata(r),
                 }
             )
             for r in rows
@@ -166,7 +168,18 @@ def write_inspect(items: pl.DataFrame, path: Path, **_: Any) -> int:
 
 def write_promptfoo(items: pl.DataFrame, path: Path, *, assert_type: str = "factuality", **_: Any) -> int:
     rows = _records(
-        items, ["item_id", "trace_id", "verdict", "categories", "input", "messages", "expected", "metadata"]
+        items,
+        [
+            "item_id",
+            "trace_id",
+            "verdict",
+            "categories",
+            "input",
+            "messages",
+            "expected",
+            "output",
+            "metadata",
+        ],
     )
     out = []
     for r in rows:
@@ -174,7 +187,7 @@ def write_promptfoo(items: pl.DataFrame, path: Path, *, assert_type: str = "fact
         test: dict[str, Any] = {
             "description": f"{r['item_id']} (trace {r['trace_id']}): {label}",
             "vars": {"input": r["input"], "messages": _messages(r, None)},
-            "metadata": _metadata(r["metadata"]),
+            "metadata": _metadata(r),
         }
         if r["expected"] is not None:
             test["assert"] = [{"type": assert_type, "value": r["expected"]}]
@@ -183,7 +196,9 @@ def write_promptfoo(items: pl.DataFrame, path: Path, *, assert_type: str = "fact
 
 
 def write_langfuse(items: pl.DataFrame, path: Path, *, name: str = "workbench", **_: Any) -> int:
-    rows = _records(items, ["item_id", "trace_id", "span_id", "input", "messages", "expected", "metadata"])
+    rows = _records(
+        items, ["item_id", "trace_id", "span_id", "input", "messages", "expected", "output", "metadata"]
+    )
     return _write_lines(
         path,
         [
@@ -193,7 +208,7 @@ def write_langfuse(items: pl.DataFrame, path: Path, *, name: str = "workbench", 
                     "id": f"{name}-{r['item_id']}",
                     "input": _chat_input(r["messages"], r["input"]),
                     "expectedOutput": r["expected"],
-                    "metadata": _metadata(r["metadata"]),
+                    "metadata": _metadata(r),
                     "sourceTraceId": r["trace_id"],
                     "sourceObservationId": r["span_id"],
                     "status": "ACTIVE",
@@ -207,14 +222,14 @@ def write_langfuse(items: pl.DataFrame, path: Path, *, name: str = "workbench", 
 def write_phoenix(
     items: pl.DataFrame, path: Path, *, name: str = "workbench", description: str = "", **_: Any
 ) -> int:
-    rows = _records(items, ["input", "messages", "expected", "split", "metadata"])
+    rows = _records(items, ["input", "messages", "expected", "output", "split", "metadata"])
     body = {
         "action": "create",
         "name": name,
         "description": description,
         "inputs": [{"input": r["input"], "messages": _messages(r, None)} for r in rows],
         "outputs": [{"expected": r["expected"]} if r["expected"] is not None else {} for r in rows],
-        "metadata": [_metadata(r["metadata"]) for r in rows],
+        "metadata": [_metadata(r) for r in rows],
         "splits": [r["split"] for r in rows],
     }
     with atomic_writer(path) as handle:
@@ -226,7 +241,8 @@ def write_huggingface(items: pl.DataFrame, path: Path, *, card: str = "", **_: A
     data = path / "data"
     data.mkdir(parents=True, exist_ok=True)
     frame = items.select(EXPORT_COLUMNS).with_columns(pl.col("split").fill_null("train"))
-    for split in sorted(frame.get_column("split").unique().to_list()):
+    splits = sorted(frame.get_column("split").unique().to_list()) or ["train"]  # an empty set: one empty file
+    for split in splits:
         with atomic_writer(data / f"{split}-00000-of-00001.parquet") as handle:
             frame.filter(pl.col("split") == split).write_parquet(handle, compression="zstd")
     with atomic_writer(path / "README.md") as handle:

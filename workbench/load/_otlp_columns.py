@@ -36,8 +36,8 @@ def _np_bool(array) -> np.ndarray:
     return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def span_columns(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, np.ndarray, bool]:
-    """Span columns for every span, the rows that need the reference reader, and ``False``."""
+def span_columns(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, np.ndarray]:
+    """Span columns for every span, and the rows that need the reference reader."""
     n = len(spans)
     field = {spans.type.field(i).name: spans.field(i) for i in range(spans.type.num_fields)}
     complex_rows = _np_bool(pc.is_null(spans)) if spans.null_count else np.zeros(n, dtype=bool)
@@ -141,7 +141,7 @@ def span_columns(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, n
     attributes = _attributes_json(frame, field, leftover, resource)
     frame = frame.with_columns(attributes.alias("attributes"))
     return frame.select(_OUTPUT_COLUMNS + ["attributes"]).with_columns(
-        pl.lit("otlp").alias("source_format")), complex_rows, False
+        pl.lit("otlp").alias("source_format")), complex_rows
 
 
 _KIND_UPPER = dict(_attrs.OPENINFERENCE_KINDS)
@@ -160,8 +160,8 @@ def _derive(frame: pl.DataFrame) -> pl.DataFrame:
     by_name = pl.lit("other")
     for prefix, kind in reversed(_attrs._NAME_PREFIXES):
         by_name = pl.when(lowered.str.starts_with(prefix)).then(pl.lit(kind)).otherwise(by_name)
-    start_us = (pl.col("start_raw").replace("", None).cast(pl.Int64) // 1000)
-    end_us = (pl.col("end_raw").replace("", None).cast(pl.Int64) // 1000)
+    start_us = pl.col("start_raw").cast(pl.Int64, strict=False) // 1000  # odd values: complex rows, dropped
+    end_us = pl.col("end_raw").cast(pl.Int64, strict=False) // 1000
     is_error = pl.col("code") == 2
     meta_ok = pl.col("_metadata").str.starts_with("{")
     meta = {c: pl.when(meta_ok).then(pl.col("_metadata").str.json_path_match(f"$.{c}")) for c in

@@ -79,6 +79,7 @@ _COMPLEX_KEY = re.compile(
 _INT_TEXT = r"^[+-]?[0-9]{1,18}$"
 _DIGITS = r"^[0-9]{1,19}$"
 _STATUS_TEXT = np.array(["unset", "ok", "error"], dtype=object)
+PYARROW_BLOCK_BYTES = 1 << 20  # small parse blocks were fastest here; longer lines fall back
 _EXTRA_INT_FIELDS = ("flags", "kind", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
 
 
@@ -217,7 +218,7 @@ def _parse_block(block: bytes, n_lines: int, shape: str) -> pa.Table | None:
     options = pj.ParseOptions(explicit_schema=SPAN_SCHEMA if shape == "span" else REQUEST_SCHEMA,
                               unexpected_field_behavior="error")
     try:
-        table = pj.read_json(pa.py_buffer(block), read_options=pj.ReadOptions(block_size=max(len(block) // 2 + 1, 1 << 20)),
+        table = pj.read_json(pa.py_buffer(block), read_options=pj.ReadOptions(block_size=PYARROW_BLOCK_BYTES),
                              parse_options=options)
         if table.num_rows != n_lines:
             return None
@@ -230,27 +231,30 @@ def _parse_block(block: bytes, n_lines: int, shape: str) -> pa.Table | None:
 def _flatten_block(source, block, first_line, offset, table, shape, strict, stats) -> ReaderResult:
     from workbench.load import otlp
 
-    spans, line_idx, resource = _span_rows(table, shape)
-    frame, complex_rows, nan_seen = _map_spans(spans, resource)
-    if nan_seen:  # a NaN / Infinity token slipped through: let the reference reader report it
-        stats.blocks_failed += 1
-        n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-        stats.lines_line_by_line += n_lines
-        return otlp.read_python_pieces(source, [(first_line, offset, block)], strict=strict)
+    frames, lines, complex_parts, rows_before = [], [], [], 0
+    for batch in table.combine_chunks().to_batches():  # one batch: per-batch overhead beats the copy
+        spans, line_idx, resource = _span_rows(batch, shape)
+        frame, complex_rows = _map_spans(spans, resource)
+        frames.append(frame)
+        lines.append(line_idx + rows_before)
+        complex_parts.append(complex_rows)
+        rows_before += batch.num_rows
+    frame = pl.concat(frames, how="vertical") if frames else None
+    line_idx = np.concatenate(lines) if lines else np.empty(0, dtype=np.int64)
+    complex_rows = np.concatenate(complex_parts) if complex_parts else np.empty(0, dtype=bool)
     bad_lines = np.unique(line_idx[complex_rows]) if complex_rows.any() else np.empty(0, dtype=np.int64)
-    keep = ~np.isin(line_idx, bad_lines)
+    keep = ~np.isin(line_idx, bad_lines) if len(bad_lines) else np.ones(len(line_idx), dtype=bool)
     fast = frame.filter(pl.Series(keep)).with_columns(
         (pl.Series("source_line", line_idx[keep]) + first_line).alias("source_line"),
         pl.lit(source).alias("source_file"),
-    )
+    ).select(otlp.SPAN_COLUMNS) if frame is not None else schema.empty(schema.SPANS).select(otlp.SPAN_COLUMNS)
     stats.rows_columnar += fast.height
     if not len(bad_lines):
-        return ReaderResult("otlp", fast.select(otlp.SPAN_COLUMNS))
+        return ReaderResult("otlp", fast)
     stats.lines_line_by_line += len(bad_lines)
     pieces = _line_pieces(block, bad_lines, first_line, offset)
     slow = otlp.read_python_pieces(source, pieces, strict=strict)
-    merged = pl.concat([fast.select(otlp.SPAN_COLUMNS), slow.spans], how="vertical").sort(
-        "source_line", maintain_order=True)
+    merged = pl.concat([fast, slow.spans], how="vertical").sort("source_line", maintain_order=True)
     return ReaderResult("otlp", merged, slow.feedback, slow.problems)
 
 
@@ -271,13 +275,12 @@ def _flat(list_array: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return list_array.flatten(), np.asarray(list_array.value_parent_indices(), dtype=np.int64)
 
 
-def _span_rows(table: pa.Table, shape: str) -> tuple[pa.StructArray, np.ndarray, dict]:
-    """All spans of the block as one struct array, their line index, and per-span resource info."""
+def _span_rows(batch: pa.RecordBatch, shape: str) -> tuple[pa.StructArray, np.ndarray, dict]:
+    """All spans of a parsed batch as one struct array, their line index, and per-span resource info."""
     if shape == "span":
-        batch = table.combine_chunks().to_struct_array() if table.num_rows else pa.array([], pa.struct(_SPAN_FIELDS))
-        spans = batch.combine_chunks() if isinstance(batch, pa.ChunkedArray) else batch
+        spans = batch.to_struct_array()
         return spans, np.arange(len(spans), dtype=np.int64), {}
-    requests = table.column("resourceSpans").combine_chunks()
+    requests = batch.column("resourceSpans")
     resources, res_line = _flat(requests)
     scopes, scope_res = _flat(resources.field("scopeSpans"))
     spans, span_scope = _flat(scopes.field("spans"))
@@ -311,17 +314,9 @@ def _resource_info(resource: pa.StructArray) -> tuple[pa.Array, pa.Array, np.nda
     version = np.full(n, None, dtype=object)
     picks = np.flatnonzero(is_version)
     version[rows[picks]] = np.asarray(sv.take(pa.array(picks)).to_pylist(), dtype=object)
-    dup = len(rows) and len(np.unique(rows)) and _has_duplicate_keys(keys, rows)
     complex_rows = np.zeros(n, dtype=bool)
     complex_rows[rows[complex_el]] = True
-    if dup:
-        complex_rows[:] = True
     return json_text, pa.array(version, pa.string()), complex_rows
-
-
-def _has_duplicate_keys(keys: pa.Array, rows: np.ndarray) -> bool:
-    pairs = pl.DataFrame({"row": rows, "key": pl.from_arrow(keys)})
-    return pairs.height != pairs.unique().height
 
 
 def _scope_json(scope: pa.StructArray) -> pa.Array:
@@ -374,8 +369,8 @@ def _join_rows(pairs: pa.Array, rows: np.ndarray, n_rows: int) -> pa.Array:
     return pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
 
 
-def _map_spans(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, np.ndarray, bool]:
-    """Span columns for every span; which rows need the slow path; whether a NaN was seen."""
+def _map_spans(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, np.ndarray]:
+    """Span columns for every span, and which rows need the slow path (NaN, drift, events...)."""
     from workbench.load._otlp_columns import span_columns
 
     return span_columns(spans, resource)
