@@ -35,6 +35,9 @@ _LAZY: dict[str, str] = {
     # compare
     "compare_cohorts": "workbench.compare.api",
     # cluster
+    "cluster_traces": "workbench.cluster.pipeline",
+    "FailureClusters": "workbench.cluster.result",
+    "ClusterMap": "workbench.cluster.map",
     "warm_up_clustering": "workbench.cluster.warmup:warm_up",
     # export
     "export_eval_set": "workbench.export.dataset",

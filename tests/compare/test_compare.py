@@ -199,3 +199,18 @@ def test_lifecycle_tells_fixed_from_chance():
                       "new_in_v2": "introduced in v2"}
     fixed = result.lifecycle.filter(pl.col("category") == "common_then_gone").row(0, named=True)
     assert fixed["stopped_in"] == "v2" and fixed["time_to_fix"].days == 7
+
+
+def test_failure_clusters_get_a_direction_intents_do_not():
+    from workbench.compare import compare_cohorts
+
+    frame = traces(n_per_cohort=400, fail=(0.3, 0.1), seed=3)
+    modes = frame.select("trace_id", pl.when(~pl.col("passed")).then(pl.lit("refund")).otherwise(pl.lit("none"))
+                         .alias("mode"))
+    as_failures = compare_cohorts(frame, cohort="prompt_version", baseline="v1", clusters=modes,
+                                  clusters_better="lower", n_boot=200)
+    as_intents = compare_cohorts(frame, cohort="prompt_version", baseline="v1", clusters=modes, n_boot=200)
+    assert as_failures.verdict("mode: refund") == "improved"
+    assert as_intents.verdict("mode: refund") == "decreased"
+    with pytest.raises(ValueError, match="clusters_better"):
+        compare_cohorts(frame, cohort="prompt_version", baseline="v1", clusters=modes, clusters_better="up")

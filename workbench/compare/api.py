@@ -31,6 +31,7 @@ def compare_cohorts(
     labels: Any = None,
     feedback: Any = None,
     clusters: Any = None,
+    clusters_better: str | None = None,
     task_key: str | None = None,
     session_key: str | None = "session_id",
     metrics: Sequence[str] | None = None,
@@ -59,7 +60,11 @@ def compare_cohorts(
         Feedback table; used to warn when the LLM judge differs between cohorts.
     clusters
         Frame ``(trace_id, cluster)`` or a traces column (cluster, intent): adds the
-        prevalence of each value and a mix-shift check.
+        prevalence of each value (a share of all traces in the cohort: a trace missing
+        from the frame counts as in no cluster) and a mix-shift check.
+    clusters_better
+        ``"lower"`` when ``clusters`` are failure modes (a smaller share is an
+        improvement); ``None`` for intents (changes are "increased" / "decreased").
     task_key
         Column naming the task: shared tasks make the analysis paired.
     session_key
@@ -91,7 +96,8 @@ def compare_cohorts(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     spec = _spec(cohort, baseline, candidates)
-    frame, available = trace_metrics(traces, labels=labels, clusters=clusters, vocabulary=vocabulary)
+    frame, available = trace_metrics(traces, labels=labels, clusters=clusters,
+                                     clusters_better=clusters_better, vocabulary=vocabulary)
     chosen = _select_metrics(available, metrics)
     assigned = spec.assign(frame)
     if assigned.filter(pl.col(COHORT) == spec.baseline).is_empty():

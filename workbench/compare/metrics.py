@@ -118,6 +118,7 @@ def trace_metrics(
     *,
     labels: Any = None,
     clusters: Any = None,
+    clusters_better: str | None = None,
     vocabulary: Any = None,
 ) -> tuple[pl.DataFrame, list[Metric]]:
     """Add one column per metric to ``traces``; return the frame and the metrics present.
@@ -132,6 +133,10 @@ def trace_metrics(
     clusters
         A frame ``(trace_id, <cluster or intent column>)`` or the name of a traces
         column; adds the prevalence of each value.
+    clusters_better
+        ``"lower"`` when the clusters are failure modes (a smaller share is better),
+        ``None`` (default) when they are intents: changes are then only "increased" or
+        "decreased".
     vocabulary
         :class:`workbench.review.events.Vocabulary` deciding which verdicts fail.
 
@@ -190,7 +195,9 @@ def trace_metrics(
             *[pl.lit(None, dtype=pl.Float64).alias(n) for n in ("correction_rate", "override_rate", "escalation_rate")],
         )
         metrics["failure_rate"] = replace(metrics["failure_rate"], source="export outcome 'passed'")
-    frame, cluster_metrics = _with_clusters(frame, clusters)
+    if clusters_better not in (None, "lower", "higher"):
+        raise ValueError(f"clusters_better must be 'lower', 'higher' or None, got {clusters_better!r}")
+    frame, cluster_metrics = _with_clusters(frame, clusters, better=clusters_better)
     unused = {"correction_rate", "escalation_rate"}  # reviewers who never correct / escalate
     present = [
         m for m in [*metrics.values(), *category_metrics, *cluster_metrics]
@@ -208,7 +215,7 @@ def _with_defaults(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(missing) if missing else frame
 
 
-def _with_clusters(frame: pl.DataFrame, clusters: Any) -> tuple[pl.DataFrame, list[Metric]]:
+def _with_clusters(frame: pl.DataFrame, clusters: Any, *, better: str | None) -> tuple[pl.DataFrame, list[Metric]]:
     if clusters is None:
         return frame, []
     if isinstance(clusters, str):
@@ -233,8 +240,9 @@ def _with_clusters(frame: pl.DataFrame, clusters: Any) -> tuple[pl.DataFrame, li
     names = sorted(values.drop_nulls().unique().to_list())
     value_col = pl.col(column).cast(pl.String)
     frame = frame.with_columns(
-        [pl.when(value_col.is_not_null()).then((value_col == n).cast(pl.Float64)).alias(f"{column}: {n}")
-         for n in names]
+        # a trace without a value (e.g. a passed trace when only failures were clustered)
+        # counts as "not in this cluster": prevalences are shares of all traces in the cohort
+        [(value_col == n).fill_null(False).cast(pl.Float64).alias(f"{column}: {n}") for n in names]
     )
-    return frame, [Metric(f"{column}: {n}", PROPORTION, None, source=f"share of traces with {column} = {n}")
+    return frame, [Metric(f"{column}: {n}", PROPORTION, better, source=f"share of traces with {column} = {n}")
                    for n in names]
