@@ -87,3 +87,21 @@ def test_match_clusters_finds_new_ones():
     matches = match_clusters(old_ids, old, new_ids, new)
     assert matches[1] == (0, 1.0) and matches[0] == (1, 1.0)
     assert matches[2] == (None, 0.0)
+
+
+def test_vectorised_approximate_predict_matches_hdbscan():
+    import hdbscan
+
+    from workbench.cluster.clusterer import approximate_predict
+
+    rng = np.random.default_rng(3)
+    blobs = np.vstack([rng.normal(c, 0.3, (150, 5)) for c in (0, 3, 6)] + [rng.uniform(-2, 8, (30, 5))])
+    for min_samples in (None, 5):
+        model = hdbscan.HDBSCAN(min_cluster_size=20, min_samples=min_samples, prediction_data=True).fit(blobs)
+        new = np.vstack([rng.normal(c, 0.5, (100, 5)) for c in (0, 3, 6)] + [rng.uniform(-4, 10, (100, 5)),
+                                                                              blobs[:20]])
+        expected_labels, expected_strengths = hdbscan.approximate_predict(model, new)
+        labels, strengths = approximate_predict(model, new)
+        assert (labels == -1).any() and (labels >= 0).any()
+        np.testing.assert_array_equal(labels, expected_labels)
+        np.testing.assert_allclose(strengths, expected_strengths, rtol=1e-12)

@@ -22,6 +22,8 @@ import numpy as np
 
 NOISE = -1
 MIN_CLUSTER_FLOOR = 20
+DEFAULT_MIN_SAMPLES = 25
+"""Cap of the default ``min_samples`` (HDBSCAN's own default equals ``min_cluster_size``)."""
 
 
 def default_min_cluster_size(n_points: int) -> int:
@@ -42,7 +44,10 @@ class HdbscanClusterer:
     min_cluster_size
         Smallest group worth calling a cluster; default :func:`default_min_cluster_size`.
     min_samples
-        Density smoothing; default equals ``min_cluster_size`` (HDBSCAN's default).
+        Density smoothing; default ``min(min_cluster_size, 25)``. HDBSCAN's own default
+        (equal to ``min_cluster_size``, 100 at 20k traces) gave the same ARI on planted
+        topics but made fitting 2x and ``approximate_predict`` 4x slower (it searches
+        ``2 * min_samples`` neighbours per new point).
     cluster_selection_method
         ``"eom"`` (default) or ``"leaf"`` (many small homogeneous clusters).
     cluster_selection_epsilon
@@ -94,7 +99,7 @@ class HdbscanClusterer:
         size = min_cluster_size or self.resolved_min_cluster_size(points.shape[0])
         model = hdbscan.HDBSCAN(
             min_cluster_size=size,
-            min_samples=self.min_samples,
+            min_samples=self.min_samples or min(size, DEFAULT_MIN_SAMPLES),
             cluster_selection_method=self.cluster_selection_method,
             cluster_selection_epsilon=self.cluster_selection_epsilon,
             prediction_data=True,
@@ -129,10 +134,67 @@ class HdbscanClusterer:
         """
         if self.model_ is None:
             raise RuntimeError("fit() must be called before predict()")
-        import hdbscan
-
         points = np.ascontiguousarray(points, dtype=np.float64)
         if points.shape[0] == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        raw, strengths = hdbscan.approximate_predict(self.model_, points)
+        raw, strengths = approximate_predict(self.model_, points)
         return self._apply(np.asarray(raw, dtype=np.int64)), np.asarray(strengths, dtype=np.float64)
+
+
+def approximate_predict(model: Any, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``hdbscan.approximate_predict`` vectorised over points (same labels and strengths).
+
+    hdbscan 0.8.44 walks each new point through the condensed tree in a Python loop and
+    finds its tree row with a linear scan (4.5 s for 100k points); this does the same
+    steps with array operations: nearest mutual-reachability neighbour among the
+    ``2 * min_samples`` nearest fitted points, that neighbour's cluster, a walk up the
+    cluster tree while the point's lambda is below the cluster's, then the label and
+    ``min(lambda, max_lambda) / max_lambda``.
+    """
+    data = model.prediction_data_
+    if data is None:
+        raise ValueError("the HDBSCAN model was fitted without prediction_data")
+    n = points.shape[0]
+    if data.cluster_tree.shape[0] == 0:
+        return np.full(n, NOISE, dtype=np.int64), np.zeros(n)
+    min_samples = model.min_samples or model.min_cluster_size
+    distances, neighbours = data.tree.query(points, k=min(2 * min_samples, data.raw_data.shape[0]))
+    reach = np.maximum(np.maximum(data.core_distances[neighbours], distances[:, [min(min_samples, distances.shape[1] - 1)]]),
+                       distances)
+    best = reach.argmin(axis=1)
+    rows = np.arange(n)
+    nearest = neighbours[rows, best]
+    closest = reach[rows, best]
+    with np.errstate(divide="ignore"):
+        lam = np.where(closest > 0.0, 1.0 / closest, np.finfo(np.double).max)
+    raw = model.condensed_tree_._raw_tree
+    children = raw["child"].astype(np.int64)
+    first_row = np.zeros(int(children.max()) + 1, dtype=np.int64)  # hdbscan falls back to row 0
+    backwards = np.arange(len(children))[::-1]
+    first_row[children[backwards]] = backwards  # the first row holding each child wins
+    tree_row = first_row[np.minimum(nearest, len(first_row) - 1)]
+    cluster = raw["parent"][tree_row].astype(np.int64)
+    tree = data.cluster_tree
+    size = int(max(tree["child"].max(), tree["parent"].max(), cluster.max())) + 1
+    parent_of = np.full(size, -1, dtype=np.int64)
+    lambda_of = np.full(size, -np.inf)
+    parent_of[tree["child"]] = tree["parent"]
+    lambda_of[tree["child"]] = tree["lambda_val"]
+    root = int(tree["parent"].min())
+    active = np.flatnonzero(raw["lambda_val"][tree_row] > lam)
+    while active.size:
+        current = cluster[active]
+        step = (current > root) & (parent_of[current] >= 0) & (lambda_of[current] >= lam[active])
+        cluster[active[step]] = parent_of[current[step]]
+        active = active[step]
+    label_of = np.full(size, NOISE, dtype=np.int64)
+    top_lambda = np.zeros(size)
+    for key, label in data.cluster_map.items():
+        if key < size:
+            label_of[key] = label
+            top_lambda[key] = data.max_lambdas[key]
+    labels = label_of[cluster]
+    top = top_lambda[cluster]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        strength = np.where(top > 0.0, np.minimum(top, lam) / top, 1.0)
+    return labels, np.where(labels >= 0, strength, 0.0)

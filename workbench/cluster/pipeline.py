@@ -45,7 +45,7 @@ class Settings:
     @property
     def text_label(self) -> str:
         if isinstance(self.text, pl.Expr):
-            return f"expression {self.text.meta.output_name(raise_if_undetermined=False) or str(self.text)[:60]}"
+            return f"expression {str(self.text)[:80]}"
         return {"input": "the user's request (input)", "output": "the final output", "note": "the reviewer's note",
                 "error": "the error message"}.get(self.text, f"column {self.text!r}")
 
@@ -108,6 +108,14 @@ def _wait_for_warm_up(progress: Progress) -> None:
                       "loading numba-compiled UMAP code; the very first run on a machine compiles it (~40 s)")
 
 
+def _principal_plane(points: np.ndarray) -> np.ndarray:
+    """The first two principal components of ``points`` (a start for the 2-D map)."""
+    centred = points - points.mean(axis=0)
+    _, _, components = np.linalg.svd(centred[:: max(1, len(centred) // 5_000)], full_matrices=False)
+    plane = centred @ components[:2].T
+    return plane.astype(np.float32) if plane.shape[1] == 2 else np.zeros((len(points), 2), np.float32)
+
+
 def fit_model(
     vectors: np.ndarray,
     *,
@@ -130,7 +138,7 @@ def fit_model(
         points = reducer.fit_transform(vectors, neighbors=neighbors)
     if map_layout:
         with progress.step("2-D map", detail=type(mapper).__name__):
-            flat = mapper.fit_transform(vectors, neighbors=neighbors)
+            flat = mapper.fit_transform(vectors, neighbors=neighbors, start=_principal_plane(points))
     else:
         flat = np.full((n, 2), np.nan, dtype=np.float32)
     with progress.step("HDBSCAN", detail=f"min_cluster_size {clusterer.resolved_min_cluster_size(n)}"):
@@ -153,7 +161,7 @@ def assign_points(model: Model, vectors: np.ndarray, *, progress: Progress
         points = model.reducer.transform(vectors, neighbors=model.neighbors)
     if model.mapper is not None:
         with progress.step("transform (2-D map)"):
-            flat = model.mapper.transform(vectors, neighbors=model.neighbors)
+            flat = model.mapper.transform(vectors, neighbors=model.neighbors, refine=False)
     else:
         flat = np.full((n, 2), np.nan, dtype=np.float32)
     with progress.step("HDBSCAN approximate_predict"):
@@ -172,7 +180,7 @@ def cluster_traces(
     reducer: Any = None,
     clusterer: HdbscanClusterer | None = None,
     fit_size: int | None = DEFAULT_FIT_SIZE,
-    stability_runs: int = 5,
+    stability_runs: int | None = None,
     progress: bool | ProgressCallback = True,
 ) -> Any:
     """Cluster traces by the text you choose; return a :class:`FailureClusters`.
@@ -202,7 +210,8 @@ def cluster_traces(
         Fit on a seeded sample of at most this many traces and assign the rest
         (``None``: fit all).
     stability_runs
-        Subsample reclusterings used to score each cluster's stability (0 to skip).
+        Subsample reclusterings used to score each cluster's stability (0 to skip;
+        default 5, or 3 when more than 10,000 traces are fitted).
     progress
         ``True`` prints each step and its time; a callable receives
         :class:`~workbench.cluster.progress.ProgressEvent` objects; ``False`` is silent.
@@ -237,6 +246,8 @@ def cluster_traces(
         rest = ~fitted
         points[rest], flat[rest], cluster[rest], membership[rest] = assign_points(
             model, vectors[rest], progress=report)
+    if stability_runs is None:
+        stability_runs = 5 if int(fitted.sum()) <= 10_000 else 3
     settings = Settings(text=text, seed=seed, fit_size=fit_size, stability_runs=stability_runs, outcome=outcome)
     return FailureClusters.from_fit(
         rows=rows, frame=frame, labels=labels, vectors=vectors, points=points, flat=flat, cluster=cluster,

@@ -4,9 +4,16 @@ Used by :mod:`workbench.load._otlp_fast`. Every decision mirrors the
 reference (line-by-line) reader; a row whose mapping would need anything the
 reference does beyond plain typed values is marked *complex* and re-read by
 the reference reader, so the two paths agree row for row.
+
+How it stays cheap: the attribute lists are flattened once (zero-copy) into
+one polars frame of elements; per-key decisions are integer work in numpy
+(keys are dictionary-encoded); the span columns are then one polars
+``select`` of gathers, which copy 16-byte string views, never the text.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import orjson
@@ -16,73 +23,114 @@ import pyarrow.compute as pc
 
 from workbench import schema
 from workbench.load import _attrs
-from workbench.load._otlp_fast import (
-    _COMPLEX_KEY,
-    _EXTRA_INT_FIELDS,
-    _INT_TEXT,
-    _NOT_CONSUMED,
-    _PLAN,
-    _flat,
-    _join_rows,
-    _json_strings,
-    value_flags,
-    value_json,
+from workbench.load._otlp_json import EXTRA_INT_FIELDS, json_objects, value_json
+
+# attribute keys the line-by-line reader must see (structured or feedback-bearing)
+COMPLEX_KEY = re.compile(
+    r"^(llm\.(input|output)_messages\.|annotations\.|evaluations\.|trace\.annotations\.|"
+    r"session\.annotations\.|retrieval\.documents\.|tag\.tags$)"
 )
-
+INT_TEXT = r"^[+-]?[0-9]{1,18}$"
 _NANOS = r"^([0-9]{1,18}|[1-8][0-9]{18})$"
+_SCALARS = ("stringValue", "intValue", "doubleValue", "boolValue")
+_SHORT = {"stringValue": "sv", "intValue": "iv", "doubleValue": "dv", "boolValue": "bv"}
 
 
-def _np_bool(array) -> np.ndarray:
-    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+def _column_plan() -> dict[str, tuple[str, list[str]]]:
+    """column -> (value type, keys by priority)."""
+    plan: dict[str, tuple[str, list[str]]] = {}
+    for column, keys in _attrs.STRING_KEYS.items():
+        plan[column] = ("str", list(keys))
+    for column, keys in _attrs.INT_KEYS.items():
+        plan[column] = ("int", list(keys))
+    for column, keys in _attrs.FLOAT_KEYS.items():
+        plan[column] = ("float", list(keys))
+    plan["input"] = ("str", list(_attrs.INPUT_KEYS))
+    plan["output"] = ("str", list(_attrs.OUTPUT_KEYS))
+    plan["_oi_kind"] = ("str", ["openinference.span.kind"])
+    plan["_op"] = ("str", ["gen_ai.operation.name"])
+    plan["_metadata"] = ("str", [_attrs.METADATA_KEY])
+    plan["_cost_part"] = ("float", ["llm.cost.prompt", "llm.cost.completion"])
+    return plan
 
 
-def span_columns(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, np.ndarray]:
-    """Span columns for every span, and the rows that need the reference reader."""
-    n = len(spans)
-    field = {spans.type.field(i).name: spans.field(i) for i in range(spans.type.num_fields)}
-    complex_rows = _np_bool(pc.is_null(spans)) if spans.null_count else np.zeros(n, dtype=bool)
-    if "complex" in resource:
-        complex_rows |= resource["complex"]
-    for name in ("traceId", "spanId"):
-        complex_rows |= ~_np_bool(pc.greater(pc.utf8_length(field[name]), 0))
-    for name in ("startTimeUnixNano", "endTimeUnixNano"):
-        text = field[name]
-        ok = _np_bool(pc.match_substring_regex(text, _NANOS)) | _np_bool(pc.is_null(text)) | _np_bool(
-            pc.equal(text, ""))
-        complex_rows |= ~ok
-    for name in ("events", "links"):
-        complex_rows |= _np_bool(pc.greater(pc.list_value_length(field[name]), 0))
-    status = field["status"]
-    code = pc.fill_null(status.field("code"), 0)
-    complex_rows |= ~_np_bool(pc.is_in(code, pa.array([0, 1, 2], pa.int64())))
-    status_message = status.field("message")
-    if status.null_count:
-        code = pc.if_else(pc.is_null(status), 0, code)
-        status_message = pc.if_else(pc.is_null(status), pa.scalar(None, pa.string()), status_message)
+PLAN = _column_plan()
+# mapped keys that stay in ``attributes`` even when present (read, not consumed)
+_NOT_CONSUMED = {"gen_ai.operation.name", _attrs.METADATA_KEY, "llm.cost.prompt", "llm.cost.completion"}
+_KIND_UPPER = dict(_attrs.OPENINFERENCE_KINDS)
+OUTPUT_COLUMNS = ["trace_id", "span_id", "parent_span_id", "session_id", "user_id", "name", "kind", "start_time",
+                  "end_time", "duration_ms", "status", "error_type", "error_message", "input", "output", "model",
+                  "provider", "prompt_name", "prompt_version", "app_version", "tokens_in", "tokens_out",
+                  "tokens_total", "cost_usd", "tags", "attributes", "source_format"]
 
-    # attributes: one row per element, keys dictionary-encoded
-    elements, rows = _flat(field["attributes"])
-    keys = elements.field("key")
-    encoded = keys.dictionary_encode()
-    key_index = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    distinct = encoded.dictionary.to_pylist()
-    values = elements.field("value")
-    el_complex = value_flags(values) | (key_index < 0)
-    complex_key = np.array([bool(_COMPLEX_KEY.match(k)) for k in distinct] + [False], dtype=bool)
-    el_complex |= complex_key[key_index]
-    sv, iv, dv = values.field("stringValue"), values.field("intValue"), values.field("doubleValue")
-    sv_ok, iv_ok = _np_bool(pc.is_valid(sv)), _np_bool(pc.match_substring_regex(iv, _INT_TEXT))
-    sv_int = _np_bool(pc.match_substring_regex(sv, _INT_TEXT))
-    dv_ok = _np_bool(pc.is_valid(dv))
 
+def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
+
+
+def _field(chunks: list[pa.Array], name: str) -> pa.ChunkedArray:
+    return pa.chunked_array([c.field(name) for c in chunks])
+
+
+def _index(pos: np.ndarray) -> pl.Series:
+    """Gather positions with ``-1`` as null."""
+    return pl.from_arrow(pa.array(pos, mask=pos < 0, type=pa.int64()))
+
+
+def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndarray, list[str]]:
+    """Flatten ``list<{key, value}>`` chunks into elements.
+
+    Returns the elements frame (``row``, ``sv``, ``iv``, ``dv``, ``bv``,
+    ``bad``: a value this path cannot take: nested, bytes, empty, several
+    fields set, an odd int text or a non-finite double), the key id of each
+    element (``-1`` for a null key) and the distinct keys.
+    """
+    rows, keys, scalars, nested = [], [], {name: [] for name in _SCALARS}, []
+    start = 0
+    for kv in kv_chunks:
+        elements = kv.flatten()
+        rows.append(np.asarray(kv.value_parent_indices(), dtype=np.int64) + start)
+        start += len(kv)
+        keys.append(elements.field("key"))
+        value = elements.field("value")
+        for name in _SCALARS:
+            scalars[name].append(value.field(name))
+        odd = pc.or_(pc.or_(pc.is_valid(value.field("bytesValue")), pc.is_valid(value.field("arrayValue"))),
+                     pc.or_(pc.is_valid(value.field("kvlistValue")), pc.is_null(value)))
+        nested.append(odd)
+    columns = {_SHORT[name]: pl.from_arrow(pa.chunked_array(arrays)) for name, arrays in scalars.items()}
+    frame = pl.DataFrame({"row": np.concatenate(rows) if rows else np.empty(0, np.int64), **columns,
+                          "nested": pl.from_arrow(pa.chunked_array(nested, pa.bool_()))})
+    encoded = pa.concat_arrays(keys).dictionary_encode() if keys else pa.array([], pa.string()).dictionary_encode()
+    key_id = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    present = [pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")]
+    frame = frame.with_columns(
+        bad=pl.col("nested") | (pl.sum_horizontal(present) != 1)
+        | (pl.col("iv").is_not_null() & ~pl.col("iv").str.contains(INT_TEXT).fill_null(False))
+        | ~pl.col("dv").is_finite().fill_null(True),
+        iv_ok=pl.col("iv").str.contains(INT_TEXT).fill_null(False),
+        sv_int=pl.col("sv").str.contains(INT_TEXT).fill_null(False),
+    ).drop("nested")
+    return frame, key_id, encoded.dictionary.to_pylist()
+
+
+def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: int, el_complex: np.ndarray):
+    """Per plan column, the element index that fills it (``-1``: none), and which elements are consumed."""
+    rows = frame["row"].to_numpy()
+    sv_ok = frame["sv"].is_not_null().to_numpy()
+    iv_ok, sv_int = frame["iv_ok"].to_numpy(), frame["sv_int"].to_numpy()
+    dv_ok = frame["dv"].is_not_null().to_numpy()
+    lookup = {key: i for i, key in enumerate(distinct)}
+    order = np.argsort(key_id, kind="stable")
+    bounds = np.searchsorted(key_id[order], np.arange(len(distinct) + 1))
     winners: dict[str, np.ndarray] = {}
     consumed = np.zeros(len(rows), dtype=bool)
-    for column, (kind, column_keys) in _PLAN.items():
+    for column, (kind, column_keys) in PLAN.items():
         pos = np.full(n, -1, dtype=np.int64)
         for key in reversed(column_keys):  # highest priority written last
-            if key not in distinct:
+            if key not in lookup:
                 continue
-            at = np.flatnonzero(key_index == distinct.index(key))
+            at = order[bounds[lookup[key]]: bounds[lookup[key] + 1]]
             if kind == "str":
                 bad = ~sv_ok[at]
             elif kind == "int":
@@ -95,63 +143,68 @@ def span_columns(spans: pa.StructArray, resource: dict) -> tuple[pl.DataFrame, n
         winners[column] = pos
         if column_keys[0] not in _NOT_CONSUMED and column != "_oi_kind":
             consumed[pos[pos >= 0]] = True
-    complex_rows[rows[el_complex]] = True
+    return winners, consumed
 
-    def take(column: str, array: pa.Array) -> pa.Array:
-        pos = winners[column]
-        return array.take(pa.array(pos, mask=pos < 0))
 
-    out: dict[str, pa.Array | pl.Series] = {}
-    for column, (kind, _) in _PLAN.items():
+def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFrame:
+    exprs = []
+    for column, (kind, _) in PLAN.items():
+        idx = _index(winners[column])
         if kind == "str":
-            out[column] = take(column, sv)
+            exprs.append(pl.col("sv").gather(idx).alias(column))
         elif kind == "int":
-            out[column] = pc.cast(pc.coalesce(take(column, iv), take(column, sv)), pa.int64())
+            exprs.append(pl.coalesce(pl.col("iv").gather(idx), pl.col("sv").gather(idx))
+                         .cast(pl.Int64, strict=False).alias(column))
         else:
-            out[column] = pc.coalesce(take(column, dv), pc.cast(take(column, iv), pa.float64()))
-    # cost parts summed by the reference reader when there is no total
-    complex_rows |= _np_bool(pc.and_(pc.is_null(out["cost_usd"]), pc.is_valid(out["_cost_part"])))
+            exprs.append(pl.coalesce(pl.col("dv").gather(idx), pl.col("iv").gather(idx).cast(pl.Float64, strict=False))
+                         .alias(column))
+    return frame.select(exprs)
 
-    frame = pl.DataFrame({
-        "trace_id": pl.from_arrow(pc.utf8_lower(field["traceId"])),
-        "span_id": pl.from_arrow(pc.utf8_lower(field["spanId"])),
-        "parent_span_id": pl.from_arrow(pc.utf8_lower(field["parentSpanId"])),
-        "name": pl.from_arrow(field["name"]),
-        "start_raw": pl.from_arrow(field["startTimeUnixNano"]),
-        "end_raw": pl.from_arrow(field["endTimeUnixNano"]),
-        "code": pl.from_arrow(code),
-        "status_message": pl.from_arrow(status_message),
-        **{c: pl.from_arrow(a) for c, a in out.items()},
-        "resource_version": pl.from_arrow(resource["service_version"]) if resource else pl.repeat(
-            None, n, dtype=pl.String, eager=True),
-    })
-    frame = _derive(frame)
-    complex_rows |= frame["_complex"].fill_null(False).to_numpy().astype(bool)
 
-    # openinference.span.kind is consumed when it decided the kind
+def span_columns(spans: pa.Array | pa.ChunkedArray, resource: dict) -> tuple[pl.DataFrame, np.ndarray]:
+    """Span columns (``OUTPUT_COLUMNS``) for every span, and the rows that need the reference reader."""
+    chunks = _chunks(spans)
+    n = sum(len(c) for c in chunks)
+    status = _field(chunks, "status")
+    base = pl.from_arrow(pa.table({
+        "trace_id": _field(chunks, "traceId"), "span_id": _field(chunks, "spanId"),
+        "parent_span_id": _field(chunks, "parentSpanId"), "name": _field(chunks, "name"),
+        "start_raw": _field(chunks, "startTimeUnixNano"), "end_raw": _field(chunks, "endTimeUnixNano"),
+        "code_raw": pa.chunked_array([s.field("code") for s in status.chunks], pa.int64()),
+        "message_raw": pa.chunked_array([s.field("message") for s in status.chunks], pa.string()),
+        "status_null": pa.chunked_array([s.is_null() for s in status.chunks], pa.bool_()),
+        "span_null": pa.chunked_array([c.is_null() for c in chunks], pa.bool_()),
+        "n_events": pa.chunked_array([pc.list_value_length(c.field("events")) for c in chunks], pa.int32()),
+        "n_links": pa.chunked_array([pc.list_value_length(c.field("links")) for c in chunks], pa.int32()),
+        "traceState": _field(chunks, "traceState"),
+        **{name: _field(chunks, name) for name in EXTRA_INT_FIELDS},
+    }))
+    elements, key_id, distinct = attribute_elements([c.field("attributes") for c in chunks])
+    el_complex = elements["bad"].to_numpy() | (key_id < 0)
+    complex_key = np.array([bool(COMPLEX_KEY.match(k)) for k in distinct] + [False], dtype=bool)
+    el_complex |= complex_key[key_id]
+    winners, consumed = _winners(elements, key_id, distinct, n, el_complex)
+    frame = _derive(pl.concat([base, _gathered(elements, winners)], how="horizontal"),
+                    resource.get("service_version"))
+    complex_rows = frame["_complex"].to_numpy()
+    if "complex" in resource:
+        complex_rows = complex_rows | resource["complex"]
+    rows = elements["row"].to_numpy()
+    complex_rows[rows[el_complex]] = True
     oi_pos = winners["_oi_kind"]
-    decided = frame["_oi_decided"].fill_null(False).to_numpy().astype(bool) & (oi_pos >= 0)
+    decided = frame["_oi_decided"].to_numpy() & (oi_pos >= 0)
     consumed[oi_pos[decided]] = True
-
     left = ~consumed & ~el_complex
-    key_literals = pa.array([orjson.dumps(k).decode() for k in distinct], pa.string())
-    left_keys = key_literals.take(pa.array(key_index[left]))
-    pairs = pc.binary_join_element_wise(left_keys, value_json(values.filter(pa.array(left))), ":")
-    leftover = _join_rows(pairs, rows[left], n)
-    attributes = _attributes_json(frame, field, leftover, resource)
-    frame = frame.with_columns(attributes.alias("attributes"))
-    return frame.select(_OUTPUT_COLUMNS + ["attributes"]).with_columns(
-        pl.lit("otlp").alias("source_format")), complex_rows
+    leftover = elements.filter(pl.Series(left)).select("row", value_json().alias("json"))
+    keys_left = key_id[left]
+    literals = [orjson.dumps(k).decode() for k in distinct]
+    attributes = json_objects(leftover["row"].to_numpy(), keys_left, literals, leftover["json"], n,
+                              tail=_otel_parts(frame, resource))
+    frame = frame.with_columns(attributes.alias("attributes"), pl.lit("otlp").alias("source_format"))
+    return frame.select(OUTPUT_COLUMNS), complex_rows
 
 
-_KIND_UPPER = dict(_attrs.OPENINFERENCE_KINDS)
-_OUTPUT_COLUMNS = ["trace_id", "span_id", "parent_span_id", "session_id", "user_id", "name", "kind", "start_time",
-                   "end_time", "duration_ms", "status", "error_type", "error_message", "input", "output", "model",
-                   "provider", "prompt_name", "prompt_version", "app_version", "tokens_in", "tokens_out",
-                   "tokens_total", "cost_usd", "tags"]
-
-
-def _derive(frame: pl.DataFrame) -> pl.DataFrame:
+def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataFrame:
     """Kind, times, status, derived tokens, metadata fallbacks (mirrors ``_attrs`` / ``otlp``)."""
     oi = pl.col("_oi_kind").str.to_uppercase().replace_strict(_KIND_UPPER, default=None, return_dtype=pl.String)
     op = pl.col("_op").str.to_lowercase().replace_strict(_attrs.GENAI_OPERATIONS, default=None,
@@ -162,56 +215,56 @@ def _derive(frame: pl.DataFrame) -> pl.DataFrame:
         by_name = pl.when(lowered.str.starts_with(prefix)).then(pl.lit(kind)).otherwise(by_name)
     start_us = pl.col("start_raw").cast(pl.Int64, strict=False) // 1000  # odd values: complex rows, dropped
     end_us = pl.col("end_raw").cast(pl.Int64, strict=False) // 1000
-    is_error = pl.col("code") == 2
+    code = pl.when(pl.col("status_null")).then(0).otherwise(pl.col("code_raw").fill_null(0))
+    message = pl.when(pl.col("status_null")).then(None).otherwise(pl.col("message_raw"))
+    is_error = code == 2
     meta_ok = pl.col("_metadata").str.starts_with("{")
     meta = {c: pl.when(meta_ok).then(pl.col("_metadata").str.json_path_match(f"$.{c}")) for c in
             ("prompt_version", "app_version")}
-    odd_meta = pl.lit(False)
+    odd = pl.col("span_null") | (code.is_in([0, 1, 2]).not_()) | (pl.col("n_events") > 0) | (pl.col("n_links") > 0)
+    for name in ("trace_id", "span_id"):
+        odd = odd | (pl.col(name).str.len_bytes() > 0).not_().fill_null(True)
+    for name in ("start_raw", "end_raw"):
+        odd = odd | ~(pl.col(name).str.contains(_NANOS) | (pl.col(name) == "")).fill_null(True)
     for column, value in meta.items():
-        odd_meta = odd_meta | (pl.col(column).is_null() & (value.str.contains(r"^[\[{]") | (value == "null")))
+        odd = odd | (pl.col(column).is_null() & (value.str.contains(r"^[\[{]") | (value == "null"))).fill_null(False)
+    # cost parts summed by the reference reader when there is no total
+    odd = odd | (pl.col("cost_usd").is_null() & pl.col("_cost_part").is_not_null())
+    version = pl.lit(resource_version) if resource_version is not None else pl.lit(None, dtype=pl.String)
+    status_message = pl.when(message.is_not_null() & (message != "") & ~(is_error & pl.col("error_message").is_null()))
     return frame.with_columns(
         pl.coalesce(oi, op, by_name).alias("kind"),
-        (oi.is_not_null() & (oi != "other")).alias("_oi_decided"),
+        (oi.is_not_null() & (oi != "other")).fill_null(False).alias("_oi_decided"),
         start_us.cast(schema.UTC_TIME).alias("start_time"),
         end_us.cast(schema.UTC_TIME).alias("end_time"),
         ((end_us - start_us) / 1000.0).alias("duration_ms"),
-        pl.col("code").replace_strict({0: "unset", 1: "ok", 2: "error"}, return_dtype=pl.String).alias("status"),
-        pl.coalesce("error_message", pl.when(is_error & (pl.col("status_message") != ""))
-                    .then(pl.col("status_message"))).alias("error_message"),
-        pl.when(pl.col("status_message").is_not_null() & (pl.col("status_message") != "")
-                & ~(is_error & pl.col("error_message").is_null()))
-        .then(pl.col("status_message")).alias("_status_left"),
+        code.replace_strict({0: "unset", 1: "ok", 2: "error"}, default=None, return_dtype=pl.String).alias("status"),
+        pl.coalesce("error_message", pl.when(is_error & (message != "")).then(message)).alias("error_message"),
+        status_message.then(message).alias("_status_left"),
         pl.coalesce("tokens_total", pl.col("tokens_in") + pl.col("tokens_out")).alias("tokens_total"),
         pl.coalesce("prompt_version", meta["prompt_version"]).alias("prompt_version"),
-        pl.coalesce("app_version", meta["app_version"], "resource_version").alias("app_version"),
-        pl.when(pl.col("parent_span_id") != "").then(pl.col("parent_span_id")).alias("parent_span_id"),
+        pl.coalesce("app_version", meta["app_version"], version).alias("app_version"),
+        pl.lower_bound if False else pl.col("trace_id").str.to_lowercase(),
+        pl.col("span_id").str.to_lowercase(),
+        pl.when(pl.col("parent_span_id") != "").then(pl.col("parent_span_id").str.to_lowercase())
+        .alias("parent_span_id"),
         pl.lit(None, dtype=schema.STR_LIST).alias("tags"),
-        odd_meta.alias("_complex"),
+        odd.fill_null(True).alias("_complex"),
     )
 
 
-def _attributes_json(frame: pl.DataFrame, field: dict, leftover: pa.Array, resource: dict) -> pl.Expr:
-    """Leftover attributes plus the ``otel.*`` keys, as one JSON object per row (null when empty)."""
-    parts = [leftover]
-    status_left = frame["_status_left"].to_arrow()
-    parts.append(_keyed('"otel.status.message":', _json_strings(status_left)))
-    trace_state = field["traceState"]
-    trace_state = pc.if_else(pc.equal(trace_state, ""), pa.scalar(None, pa.string()), trace_state)
-    parts.append(_keyed('"otel.traceState":', _json_strings(trace_state)))
-    for name in _EXTRA_INT_FIELDS:
-        value = field[name]
-        value = pc.if_else(pc.equal(value, 0), pa.scalar(None, pa.int64()), value)
-        parts.append(_keyed(f'"otel.{name}":', pc.cast(value, pa.string())))
+def _otel_parts(frame: pl.DataFrame, resource: dict) -> list[pl.Series]:
+    """``"otel.*": value`` pieces per span (null where absent), in the reference reader's order."""
+    from workbench.load._otlp_json import json_string
+
+    parts = frame.select(
+        pl.lit('"otel.status.message":') + json_string(pl.col("_status_left")),
+        pl.when(pl.col("traceState") != "").then(pl.lit('"otel.traceState":') + json_string(pl.col("traceState"))),
+        *(pl.when(pl.col(name) != 0).then(pl.lit(f'"otel.{name}":') + pl.col(name).cast(pl.String)).alias(name)
+          for name in EXTRA_INT_FIELDS),
+    )
+    series = list(parts.iter_columns())
     if resource:
-        parts.append(_keyed('"otel.resource":', resource["json"]))
-        parts.append(_keyed('"otel.scope":', resource["scope_json"]))
-    # joined in polars: pyarrow's variadic join mis-sizes its output when one input holds a huge value
-    columns = [pl.from_arrow(part).alias(f"p{i}") for i, part in enumerate(parts)]
-    body = pl.DataFrame(columns).select(pl.concat_str(pl.all(), separator=",", ignore_nulls=True)).to_series()
-    return pl.when(body != "").then(pl.lit("{") + body + pl.lit("}"))
-
-
-def _keyed(prefix: str, values: pa.Array) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    return pc.binary_join_element_wise(prefix, values, "")
+        series.append(pl.lit('"otel.resource":') + resource["json"])
+        series.append(pl.lit('"otel.scope":') + resource["scope_json"])
+    return series
