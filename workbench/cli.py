@@ -13,7 +13,13 @@ import argparse
 import importlib
 import sys
 
-_STAGES = ("workbench.load._cli", "workbench.compare._cli", "workbench.export._cli", "workbench._demo")
+_STAGES = (
+    "workbench.load._cli",
+    "workbench.cluster._cli",
+    "workbench.compare._cli",
+    "workbench.export._cli",
+    "workbench._demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -244,7 +244,7 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
         pl.coalesce("tokens_total", pl.col("tokens_in") + pl.col("tokens_out")).alias("tokens_total"),
         pl.coalesce("prompt_version", meta["prompt_version"]).alias("prompt_version"),
         pl.coalesce("app_version", meta["app_version"], version).alias("app_version"),
-        pl.lower_bound if False else pl.col("trace_id").str.to_lowercase(),
+        pl.col("trace_id").str.to_lowercase(),
         pl.col("span_id").str.to_lowercase(),
         pl.when(pl.col("parent_span_id") != "").then(pl.col("parent_span_id").str.to_lowercase())
         .alias("parent_span_id"),
@@ -265,6 +265,6 @@ def _otel_parts(frame: pl.DataFrame, resource: dict) -> list[pl.Series]:
     )
     series = list(parts.iter_columns())
     if resource:
-        series.append(pl.lit('"otel.resource":') + resource["json"])
-        series.append(pl.lit('"otel.scope":') + resource["scope_json"])
+        series.extend(pl.DataFrame({"r": resource["json"], "s": resource["scope_json"]}).select(
+            pl.lit('"otel.resource":') + pl.col("r"), pl.lit('"otel.scope":') + pl.col("s")).iter_columns())
     return series

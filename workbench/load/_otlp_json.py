@@ -1,0 +1,125 @@
+"""JSON text built with polars kernels, for the ``attributes`` column of the columnar OTLP path.
+
+The reference reader writes ``orjson.dumps(leftover_dict)``; these helpers
+write the same JSON (same escaping of strings; numbers may be spelled
+differently, e.g. ``1e+21``, but parse to the same values) without a Python
+loop per value. A string holding a rare control character (not ``\\b \\t \\n
+\\f \\r``) is not escaped here: callers send such rows to the reference reader
+(see :data:`RARE_CONTROL`).
+
+Example
+-------
+>>> import polars as pl
+>>> pl.select(json_string(pl.lit('say "hi"\\n'))).item()
+'"say \\\\"hi\\\\"\\\\n"'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+EXTRA_INT_FIELDS = ("flags", "kind", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
+RARE_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"
+MAX_KEY_COLUMNS = 48  # more distinct leftover keys than this: join per row with an Arrow list kernel
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\x08", "\\b"),
+            ("\x0c", "\\f"))
+
+
+def json_string(expr: pl.Expr) -> pl.Expr:
+    """A string column as JSON string literals (null stays null)."""
+    escaped = expr
+    for raw, text in _ESCAPES:
+        escaped = escaped.str.replace_all(raw, text, literal=True)
+    return pl.lit('"') + escaped + pl.lit('"')
+
+
+def value_json() -> pl.Expr:
+    """An OTLP scalar AnyValue (columns ``sv``, ``iv``, ``dv``, ``bv``) as JSON text."""
+    boolean = pl.when(pl.col("bv")).then(pl.lit("true")).when(pl.col("bv").not_()).then(pl.lit("false"))
+    return pl.coalesce(json_string(pl.col("sv")), pl.col("iv").cast(pl.Int64, strict=False).cast(pl.String),
+                       pl.col("dv").cast(pl.String), boolean)
+
+
+def _index(pos: np.ndarray) -> pl.Series:
+    return pl.from_arrow(pa.array(pos, mask=pos < 0, type=pa.int64()))
+
+
+def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], values: pl.Series, n_rows: int,
+                 *, tail: list[pl.Series] = ()) -> pl.Series:
+    """One JSON object per row from ``(row, key, value JSON)`` triples plus ready ``"key":value`` pieces.
+
+    ``rows`` is ascending; ``literals[key_id]`` is the key as a JSON string;
+    ``tail`` holds extra pieces per row (null where absent), appended in order.
+    A row with nothing is null. A key repeated in one row keeps its last value.
+    """
+    parts: list[pl.Series] = []
+    if len(rows):
+        distinct, first = np.unique(key_ids, return_index=True)
+        distinct = distinct[np.argsort(first)]  # keys in the order they first appear
+        if len(distinct) <= MAX_KEY_COLUMNS:
+            order = np.argsort(key_ids, kind="stable")
+            bounds = np.searchsorted(key_ids[order], distinct, side="left")
+            ends = np.searchsorted(key_ids[order], distinct, side="right")
+            exprs = []
+            for key, lo, hi in zip(distinct, bounds, ends, strict=True):
+                at = order[lo:hi]
+                pos = np.full(n_rows, -1, dtype=np.int64)
+                pos[rows[at]] = at
+                exprs.append((pl.lit(literals[key] + ":") + pl.col("v").gather(_index(pos))).alias(f"k{key}"))
+            parts = list(pl.DataFrame({"v": values}).select(exprs).iter_columns())
+        else:
+            parts = [_joined_per_row(rows, key_ids, literals, values, n_rows)]
+    columns = {f"p{i}": part for i, part in enumerate([*parts, *tail])}
+    if not columns:
+        return pl.repeat(None, n_rows, dtype=pl.String, eager=True)
+    body = pl.DataFrame(columns).select(pl.concat_str(pl.all(), separator=",", ignore_nulls=True)).to_series()
+    return pl.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}"))).to_series()
+
+
+def _joined_per_row(rows, key_ids, literals, values, n_rows) -> pl.Series:
+    mapping = dict(enumerate(literals))
+    pairs = pl.DataFrame({"k": key_ids, "v": values}).select(
+        pl.col("k").replace_strict(mapping, return_dtype=pl.String) + pl.lit(":") + pl.col("v")).to_series()
+    counts = np.bincount(rows, minlength=n_rows)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), pairs.to_arrow().cast(pa.large_string()))
+    joined = pl.from_arrow(pc.binary_join(lists, pa.scalar(",", pa.large_string())))
+    return pl.select(pl.when(pl.lit(counts > 0)).then(pl.lit(joined))).to_series()
+
+
+def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.ndarray]:
+    """Per resource: attributes as a JSON object, ``service.version``, whether it needs the reference reader."""
+    from workbench.load._otlp_columns import attribute_elements
+
+    n = len(resource)
+    elements, key_id, distinct = attribute_elements([resource.field("attributes")])
+    rows = elements["row"].to_numpy()
+    complex_el = elements["bad"].to_numpy() | (key_id < 0)
+    complex_el |= elements.select(pl.col("sv").str.contains(RARE_CONTROL).fill_null(False)).to_series().to_numpy()
+    complex_rows = np.zeros(n, dtype=bool)
+    complex_rows[rows[complex_el]] = True
+    keep = ~complex_el
+    good = elements.filter(pl.Series(keep)).select("row", value_json().alias("json"))
+    import orjson
+
+    literals = [orjson.dumps(k).decode() for k in distinct]
+    text = json_objects(good["row"].to_numpy(), key_id[keep], literals, good["json"], n)
+    version_pos = np.full(n, -1, dtype=np.int64)
+    if "service.version" in distinct:
+        at = np.flatnonzero(key_id == distinct.index("service.version"))
+        version_pos[rows[at]] = at
+    version = elements.select(pl.col("sv").gather(_index(version_pos))).to_series()
+    return text, version, complex_rows
+
+
+def scope_json(scope: pa.StructArray) -> pl.Series:
+    """Per scope: ``{"name": ..., "version": ...}`` with the non-empty ones (null when none)."""
+    frame = pl.from_arrow(pa.table({"name": scope.field("name"), "version": scope.field("version"),
+                                    "null": scope.is_null()}))
+    parts = [pl.when(~pl.col("null") & (pl.col(c) != "")).then(pl.lit(f'"{c}":') + json_string(pl.col(c)))
+             for c in ("name", "version")]
+    body = pl.concat_str(parts, separator=",", ignore_nulls=True)
+    return frame.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}"))).to_series()
