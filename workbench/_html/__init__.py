@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 DEFAULT_CAP = 2_000
@@ -151,13 +152,19 @@ def table(
     body_rows = []
     for row in list(rows)[:max_rows]:
         values = [row.get(c) for c in columns] if isinstance(row, Mapping) else list(row)
-        body_rows.append(tag("tr", join(tag("td", text(_fmt(v), cap=cap)) for v in values)))
+        body_rows.append(tag("tr", join(_cell(_fmt(v), cap) for v in values)))
     more = len(rows) - max_rows
     if more > 0:
         body_rows.append(
             tag("tr", tag("td", f"… {more:,} more rows", colspan=str(len(columns)), cls="wb-more"))
         )
     return tag("table", join([head, tag("tbody", join(body_rows))]), cls=cls)
+
+
+def _cell(value: Any, cap: int) -> Safe:
+    """One table cell; short values never wrap (numbers with intervals stay on one line)."""
+    short = isinstance(value, Safe) or len(str(value)) <= 40
+    return tag("td", text(value, cap=cap), cls="wb-nw" if short else None)
 
 
 def frame_table(frame: Any, *, cap: int = 200, max_rows: int = 50) -> Safe:
@@ -171,6 +178,11 @@ def frame_table(frame: Any, *, cap: int = 200, max_rows: int = 50) -> Safe:
 def _fmt(value: Any) -> Any:
     if isinstance(value, Safe):
         return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, timedelta):
+        hours = value.total_seconds() / 3600
+        return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
     if isinstance(value, float):
         if value != value:  # NaN
             return "NaN"
@@ -186,8 +198,10 @@ STYLE = Safe(
     "color:var(--jp-ui-font-color1,#222)}"
     ".wb-report h3{font-size:15px;margin:6px 0}.wb-report h4{font-size:13px;margin:8px 0 4px}"
     ".wb-table,.wb-kv{border-collapse:collapse;margin:4px 0}"
-    ".wb-table th,.wb-table td,.wb-kv th,.wb-kv td{border-bottom:1px solid #ddd;padding:2px 8px;"
-    "text-align:left;vertical-align:top}"
+    ".wb-report .wb-table th,.wb-report .wb-table td,.wb-report .wb-kv th,.wb-report .wb-kv td{"
+    "border-bottom:1px solid #ddd;padding:2px 8px;text-align:left !important;vertical-align:top;"
+    "white-space:normal}"
+    ".wb-report td.wb-nw{white-space:nowrap}"
     ".wb-table th{background:#f4f5f7}.wb-kv th{color:#555;font-weight:600}"
     ".wb-badge{border-radius:8px;padding:0 6px;font-size:12px;background:#eee}"
     ".wb-good{background:#d9f2dd;color:#135e1f}.wb-bad{background:#fadcdc;color:#8a1c1c}"

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from workbench import schema
 from workbench.load import _attrs
-from workbench.load._otlp_json import EXTRA_INT_FIELDS, json_objects, value_json
+from workbench.load._otlp_json import EXTRA_INT_FIELDS, RARE_CONTROL, json_objects, json_string, value_json
 
 # attribute keys the line-by-line reader must see (structured or feedback-bearing)
 COMPLEX_KEY = re.compile(
@@ -64,7 +64,9 @@ OUTPUT_COLUMNS = ["trace_id", "span_id", "parent_span_id", "session_id", "user_i
                   "tokens_total", "cost_usd", "tags", "attributes", "source_format"]
 
 
-def _chunks(array: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+def _chunks(array: pa.Array | pa.ChunkedArray | list[pa.Array]) -> list[pa.Array]:
+    if isinstance(array, list):
+        return array
     return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
 
 
@@ -161,7 +163,7 @@ def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFra
     return frame.select(exprs)
 
 
-def span_columns(spans: pa.Array | pa.ChunkedArray, resource: dict) -> tuple[pl.DataFrame, np.ndarray]:
+def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: dict) -> tuple[pl.DataFrame, np.ndarray]:
     """Span columns (``OUTPUT_COLUMNS``) for every span, and the rows that need the reference reader."""
     chunks = _chunks(spans)
     n = sum(len(c) for c in chunks)
@@ -177,7 +179,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray, resource: dict) -> tuple[pl.
         "n_events": pa.chunked_array([pc.list_value_length(c.field("events")) for c in chunks], pa.int32()),
         "n_links": pa.chunked_array([pc.list_value_length(c.field("links")) for c in chunks], pa.int32()),
         "traceState": _field(chunks, "traceState"),
-        **{name: _field(chunks, name) for name in EXTRA_INT_FIELDS},
+        **{f"raw_{name}": _field(chunks, name) for name in EXTRA_INT_FIELDS},
     }))
     elements, key_id, distinct = attribute_elements([c.field("attributes") for c in chunks])
     el_complex = elements["bad"].to_numpy() | (key_id < 0)
@@ -195,10 +197,12 @@ def span_columns(spans: pa.Array | pa.ChunkedArray, resource: dict) -> tuple[pl.
     decided = frame["_oi_decided"].to_numpy() & (oi_pos >= 0)
     consumed[oi_pos[decided]] = True
     left = ~consumed & ~el_complex
-    leftover = elements.filter(pl.Series(left)).select("row", value_json().alias("json"))
-    keys_left = key_id[left]
+    leftover = elements.filter(pl.Series(left)).select(
+        "row", value_json().alias("json"), pl.col("sv").str.contains(RARE_CONTROL).fill_null(False).alias("rare"))
+    left_rows = leftover["row"].to_numpy()
+    complex_rows[left_rows[leftover["rare"].to_numpy()]] = True  # not escaped by json_string
     literals = [orjson.dumps(k).decode() for k in distinct]
-    attributes = json_objects(leftover["row"].to_numpy(), keys_left, literals, leftover["json"], n,
+    attributes = json_objects(left_rows, key_id[left], literals, leftover["json"], n,
                               tail=_otel_parts(frame, resource))
     frame = frame.with_columns(attributes.alias("attributes"), pl.lit("otlp").alias("source_format"))
     return frame.select(OUTPUT_COLUMNS), complex_rows
@@ -221,13 +225,16 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
     meta_ok = pl.col("_metadata").str.starts_with("{")
     meta = {c: pl.when(meta_ok).then(pl.col("_metadata").str.json_path_match(f"$.{c}")) for c in
             ("prompt_version", "app_version")}
-    odd = pl.col("span_null") | (code.is_in([0, 1, 2]).not_()) | (pl.col("n_events") > 0) | (pl.col("n_links") > 0)
+    odd = (pl.col("span_null") | code.is_in([0, 1, 2]).not_() | (pl.col("n_events") > 0).fill_null(False)
+           | (pl.col("n_links") > 0).fill_null(False))
     for name in ("trace_id", "span_id"):
         odd = odd | (pl.col(name).str.len_bytes() > 0).not_().fill_null(True)
     for name in ("start_raw", "end_raw"):
         odd = odd | ~(pl.col(name).str.contains(_NANOS) | (pl.col(name) == "")).fill_null(True)
     for column, value in meta.items():
         odd = odd | (pl.col(column).is_null() & (value.str.contains(r"^[\[{]") | (value == "null"))).fill_null(False)
+    for text in (message, pl.col("traceState")):
+        odd = odd | text.str.contains(RARE_CONTROL).fill_null(False)
     # cost parts summed by the reference reader when there is no total
     odd = odd | (pl.col("cost_usd").is_null() & pl.col("_cost_part").is_not_null())
     version = pl.lit(resource_version) if resource_version is not None else pl.lit(None, dtype=pl.String)
@@ -255,16 +262,16 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
 
 def _otel_parts(frame: pl.DataFrame, resource: dict) -> list[pl.Series]:
     """``"otel.*": value`` pieces per span (null where absent), in the reference reader's order."""
-    from workbench.load._otlp_json import json_string
-
     parts = frame.select(
-        pl.lit('"otel.status.message":') + json_string(pl.col("_status_left")),
-        pl.when(pl.col("traceState") != "").then(pl.lit('"otel.traceState":') + json_string(pl.col("traceState"))),
-        *(pl.when(pl.col(name) != 0).then(pl.lit(f'"otel.{name}":') + pl.col(name).cast(pl.String)).alias(name)
-          for name in EXTRA_INT_FIELDS),
+        (pl.lit('"otel.status.message":') + json_string(pl.col("_status_left"))).alias("status_message"),
+        pl.when(pl.col("traceState") != "").then(pl.lit('"otel.traceState":') + json_string(pl.col("traceState")))
+        .alias("trace_state"),
+        *(pl.when(pl.col(f"raw_{name}") != 0).then(pl.lit(f'"otel.{name}":') + pl.col(f"raw_{name}").cast(pl.String))
+          .alias(name) for name in EXTRA_INT_FIELDS),
     )
     series = list(parts.iter_columns())
     if resource:
         series.extend(pl.DataFrame({"r": resource["json"], "s": resource["scope_json"]}).select(
-            pl.lit('"otel.resource":') + pl.col("r"), pl.lit('"otel.scope":') + pl.col("s")).iter_columns())
+            (pl.lit('"otel.resource":') + pl.col("r")).alias("r"), (pl.lit('"otel.scope":') + pl.col("s")).alias("s"),
+        ).iter_columns())
     return series

@@ -115,11 +115,13 @@ def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.nd
     return text, version, complex_rows
 
 
-def scope_json(scope: pa.StructArray) -> pl.Series:
-    """Per scope: ``{"name": ..., "version": ...}`` with the non-empty ones (null when none)."""
+def scope_json(scope: pa.StructArray) -> tuple[pl.Series, np.ndarray]:
+    """Per scope: ``{"name": ..., "version": ...}`` with the non-empty ones (null when none), and odd scopes."""
     frame = pl.from_arrow(pa.table({"name": scope.field("name"), "version": scope.field("version"),
                                     "null": scope.is_null()}))
     parts = [pl.when(~pl.col("null") & (pl.col(c) != "")).then(pl.lit(f'"{c}":') + json_string(pl.col(c)))
              for c in ("name", "version")]
     body = pl.concat_str(parts, separator=",", ignore_nulls=True)
-    return frame.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}"))).to_series()
+    rare = pl.any_horizontal(pl.col(c).str.contains(RARE_CONTROL).fill_null(False) for c in ("name", "version"))
+    out = frame.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}")).alias("json"), rare.alias("rare"))
+    return out["json"], out["rare"].to_numpy()
