@@ -31,22 +31,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from workbench._fsync import fsync_directory, fsync_file
+
+__all__ = [
+    "TEMP_PREFIX",
+    "atomic_writer",
+    "fsync_directory",
+    "fsync_file",
+    "publish_directory",
+    "remove_stale_staging",
+    "staging_directory",
+    "write_bytes_atomic",
+]
+
 TEMP_PREFIX = ".wb-tmp-"
-
-
-def fsync_directory(path: str | os.PathLike[str]) -> None:
-    """fsync a directory so that renames inside it are durable (no-op where unsupported)."""
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(os.fspath(path), flags)
-    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -78,15 +76,6 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_writer(path) as handle:
         handle.write(data)
     return Path(path)
-
-
-def fsync_file(path: str | os.PathLike[str]) -> None:
-    """Flush one already-written file to disk."""
-    fd = os.open(os.fspath(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def staging_directory(parent: str | os.PathLike[str], name: str) -> Path:

@@ -117,37 +117,28 @@ def _from_item_records(records: list[dict[str, Any]], extra: dict[str, str]) -> 
     return _frame(rows, ["item_id", "input", "messages", "expected", "output", "metadata", *extra])
 
 
+def _conversation_record(record: dict[str, Any], expected: Any) -> dict[str, Any]:
+    """An item record from a line whose ``input`` is the conversation (Inspect, Langfuse)."""
+    messages = _messages_of(record.get("input"))
+    return {
+        "input": _last_user(messages),
+        "messages": messages,
+        "expected": expected,
+        "metadata": record.get("metadata") or {},
+    }
+
+
 def _read_inspect(path: Path) -> pl.DataFrame:
-    records = []
-    for r in _lines(path):
-        messages = _messages_of(r.get("input"))
-        meta = r.get("metadata") or {}
-        records.append(
-            {
-                "input": _last_user(messages),
-                "messages": messages,
-                "expected": r.get("target") or None,
-                "metadata": meta,
-            }
-        )
+    records = [_conversation_record(r, r.get("target") or None) for r in _lines(path)]
     return _from_item_records(records, {})
 
 
 def _read_langfuse(path: Path) -> pl.DataFrame:
-    records = []
-    for r in _lines(path):
-        messages = _messages_of(r.get("input"))
-        meta = r.get("metadata") or {}
-        records.append(
-            {
-                "input": _last_user(messages),
-                "messages": messages,
-                "expected": r.get("expectedOutput"),
-                "metadata": meta,
-                "trace_id": r.get("sourceTraceId"),
-                "span_id": r.get("sourceObservationId"),
-            }
-        )
+    records = [
+        _conversation_record(r, r.get("expectedOutput"))
+        | {"trace_id": r.get("sourceTraceId"), "span_id": r.get("sourceObservationId")}
+        for r in _lines(path)
+    ]
     return _from_item_records(records, {"trace_id": "trace_id", "span_id": "span_id"})
 
 

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from workbench import schema
 from workbench.load import _attrs
-from workbench.load._otlp_json import EXTRA_INT_FIELDS, RARE_CONTROL, json_objects, json_string, value_json
+from workbench.load._otlp_json import EXTRA_INT_FIELDS, RARE_CONTROL, json_objects, json_string, values_json
 
 # attribute keys the line-by-line reader must see (structured or feedback-bearing)
 COMPLEX_KEY = re.compile(
@@ -58,6 +58,12 @@ PLAN = _column_plan()
 # mapped keys that stay in ``attributes`` even when present (read, not consumed)
 _NOT_CONSUMED = {"gen_ai.operation.name", _attrs.METADATA_KEY, "llm.cost.prompt", "llm.cost.completion"}
 _KIND_UPPER = dict(_attrs.OPENINFERENCE_KINDS)
+_DTYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64}
+# leftmost-first alternation: the first listed prefix that matches wins, as in ``_attrs.kind_from``
+_NAME_PREFIX = "^(?:" + "|".join(re.escape(prefix) for prefix, _ in _attrs._NAME_PREFIXES) + ")"
+_KIND_BY_PREFIX: dict[str, str] = {}
+for _prefix, _kind in _attrs._NAME_PREFIXES:
+    _KIND_BY_PREFIX.setdefault(_prefix, _kind)
 OUTPUT_COLUMNS = ["trace_id", "span_id", "parent_span_id", "session_id", "user_id", "name", "kind", "start_time",
                   "end_time", "duration_ms", "status", "error_type", "error_message", "input", "output", "model",
                   "provider", "prompt_name", "prompt_version", "app_version", "tokens_in", "tokens_out",
@@ -91,7 +97,7 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
     start = 0
     for kv in kv_chunks:
         elements = kv.flatten()
-        rows.append(np.asarray(kv.value_parent_indices(), dtype=np.int64) + start)
+        rows.append(kv.value_parent_indices().to_numpy().astype(np.int64, copy=False) + start)
         start += len(kv)
         keys.append(elements.field("key"))
         value = elements.field("value")
@@ -104,7 +110,7 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
     frame = pl.DataFrame({"row": np.concatenate(rows) if rows else np.empty(0, np.int64), **columns,
                           "nested": pl.from_arrow(pa.chunked_array(nested, pa.bool_()))})
     encoded = pa.concat_arrays(keys).dictionary_encode() if keys else pa.array([], pa.string()).dictionary_encode()
-    key_id = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    key_id = encoded.indices.fill_null(-1).to_numpy().astype(np.int64, copy=False)
     present = [pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")]
     frame = frame.with_columns(
         bad=pl.col("nested") | (pl.sum_horizontal(present) != 1)
@@ -151,6 +157,9 @@ def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: in
 def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFrame:
     exprs = []
     for column, (kind, _) in PLAN.items():
+        if not (winners[column] >= 0).any():  # absent: a typed null column (n rows)
+            exprs.append(pl.repeat(None, len(winners[column]), dtype=_DTYPES[kind]).alias(column))
+            continue
         idx = _index(winners[column])
         if kind == "str":
             exprs.append(pl.col("sv").gather(idx).alias(column))
@@ -197,12 +206,9 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     decided = frame["_oi_decided"].to_numpy() & (oi_pos >= 0)
     consumed[oi_pos[decided]] = True
     left = ~consumed & ~el_complex
-    leftover = elements.filter(pl.Series(left)).select(
-        "row", value_json().alias("json"), pl.col("sv").str.contains(RARE_CONTROL).fill_null(False).alias("rare"))
-    left_rows = leftover["row"].to_numpy()
-    complex_rows[left_rows[leftover["rare"].to_numpy()]] = True  # not escaped by json_string
+    leftover = elements.filter(pl.Series(left))
     literals = [orjson.dumps(k).decode() for k in distinct]
-    attributes = json_objects(left_rows, key_id[left], literals, leftover["json"], n,
+    attributes = json_objects(leftover["row"].to_numpy(), key_id[left], literals, values_json(leftover), n,
                               tail=_otel_parts(frame, resource))
     frame = frame.with_columns(attributes.alias("attributes"), pl.lit("otlp").alias("source_format"))
     return frame.select(OUTPUT_COLUMNS), complex_rows
@@ -213,10 +219,8 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
     oi = pl.col("_oi_kind").str.to_uppercase().replace_strict(_KIND_UPPER, default=None, return_dtype=pl.String)
     op = pl.col("_op").str.to_lowercase().replace_strict(_attrs.GENAI_OPERATIONS, default=None,
                                                          return_dtype=pl.String)
-    lowered = pl.col("name").str.to_lowercase()
-    by_name = pl.lit("other")
-    for prefix, kind in reversed(_attrs._NAME_PREFIXES):
-        by_name = pl.when(lowered.str.starts_with(prefix)).then(pl.lit(kind)).otherwise(by_name)
+    by_name = (pl.col("name").str.to_lowercase().str.extract(_NAME_PREFIX, 0)
+               .replace_strict(_KIND_BY_PREFIX, default="other", return_dtype=pl.String))
     start_us = pl.col("start_raw").cast(pl.Int64, strict=False) // 1000  # odd values: complex rows, dropped
     end_us = pl.col("end_raw").cast(pl.Int64, strict=False) // 1000
     code = pl.when(pl.col("status_null")).then(0).otherwise(pl.col("code_raw").fill_null(0))

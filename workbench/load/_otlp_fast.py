@@ -294,7 +294,7 @@ def _flatten_block(source, block, table, shape, strict, stats) -> ReaderResult:
 
 def _flat(list_array: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Elements of a list array and the index of the row each came from."""
-    return list_array.flatten(), np.asarray(list_array.value_parent_indices(), dtype=np.int64)
+    return list_array.flatten(), list_array.value_parent_indices().to_numpy().astype(np.int64, copy=False)
 
 
 def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.ndarray, dict]:

@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -41,6 +42,17 @@ def value_json() -> pl.Expr:
     boolean = pl.when(pl.col("bv")).then(pl.lit("true")).when(pl.col("bv").not_()).then(pl.lit("false"))
     return pl.coalesce(json_string(pl.col("sv")), pl.col("iv").cast(pl.Int64, strict=False).cast(pl.String),
                        pl.col("dv").cast(pl.String), boolean)
+
+
+def values_json(elements: pl.DataFrame) -> pl.Series:
+    """:func:`value_json` of each element; strings with rare control characters are escaped by orjson."""
+    out = elements.select(value_json().alias("json"), pl.col("sv").str.contains(RARE_CONTROL).fill_null(False)
+                          .alias("rare"))
+    text, rare = out["json"], np.flatnonzero(out["rare"].to_numpy())
+    if len(rare):
+        fixed = [orjson.dumps(v).decode() for v in elements["sv"].gather(rare).to_list()]
+        text = text.scatter(rare, pl.Series(fixed, dtype=pl.String))
+    return text
 
 
 def _index(pos: np.ndarray) -> pl.Series:
@@ -98,15 +110,12 @@ def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.nd
     elements, key_id, distinct = attribute_elements([resource.field("attributes")])
     rows = elements["row"].to_numpy()
     complex_el = elements["bad"].to_numpy() | (key_id < 0)
-    complex_el |= elements.select(pl.col("sv").str.contains(RARE_CONTROL).fill_null(False)).to_series().to_numpy()
     complex_rows = np.zeros(n, dtype=bool)
     complex_rows[rows[complex_el]] = True
     keep = ~complex_el
-    good = elements.filter(pl.Series(keep)).select("row", value_json().alias("json"))
-    import orjson
-
+    good = elements.filter(pl.Series(keep))
     literals = [orjson.dumps(k).decode() for k in distinct]
-    text = json_objects(good["row"].to_numpy(), key_id[keep], literals, good["json"], n)
+    text = json_objects(good["row"].to_numpy(), key_id[keep], literals, values_json(good), n)
     version_pos = np.full(n, -1, dtype=np.int64)
     if "service.version" in distinct:
         at = np.flatnonzero(key_id == distinct.index("service.version"))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 
+from workbench._fsync import fsync_directory
 from workbench.review.events import LabelEvent
 
 
@@ -85,11 +86,7 @@ class Outbox:
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            fsync_directory(self.path.parent)
 
     def _read(self) -> list[LabelEvent]:
         try:

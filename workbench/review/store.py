@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from workbench._fsync import fsync_directory, fsync_file
 from workbench.review._backend import (
     PROC_MOUNTS,
     USE_INSTEAD,
@@ -403,14 +404,9 @@ class LabelStore:
                 raw.close()
         else:
             _copy_into_sqlite(self, tmp)
-        with open(tmp, "rb+") as handle:  # a fresh file no connection holds: safe to fsync
-            os.fsync(handle.fileno())
+        fsync_file(tmp)  # a fresh file no connection holds: safe to fsync
         os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_directory(target.parent)
         return target
 
 

@@ -114,7 +114,7 @@ def _differs(corrected: pl.Expr, original: pl.Expr | None) -> pl.Expr:
 def _rows(
     group: dict[str, Any], measure: str, value: str, count: int, n: int, confidence: float
 ) -> dict[str, Any]:
-    low, high = wilson_interval(count, n, confidence=confidence) if n else (math.nan, math.nan)
+    low, high = wilson_interval(count, n, confidence=confidence)  # (nan, nan) when n == 0
     rate = count / n if n else math.nan
     return group | {
         "measure": measure,
