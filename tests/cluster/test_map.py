@@ -112,3 +112,17 @@ def test_large_maps_use_webgl_and_a_stratified_sample(fitted):
     figure = cluster_figure(shown)
     assert {t.type for t in figure.data} == {"scattergl"}
     assert {t.type for t in cluster_figure(points).data} == {"scatter"}
+
+
+def test_click_selects_the_whole_cluster_and_the_status_line_says_so(fitted):
+    cluster_map = fitted.map()
+    status = cluster_map.view().children[0]
+    assert "0 traces selected" in status.value
+    trace = cluster_map.widget().data[0]
+    cluster = int(cluster_map.points["cluster"][int(cluster_map._rows[0][0])])
+    trace._dispatch_on_click(Points(point_inds=[0], xs=[], ys=[], trace_name=trace.name, trace_index=0), None)
+    expected = cluster_map.points.filter(pl.col("cluster") == cluster)["trace_id"].sort().to_list()
+    assert cluster_map.selection["trace_id"].sort().to_list() == expected
+    assert f"{len(expected):,} traces selected" in status.value
+    cluster_map.clear_selection()
+    assert "0 traces selected" in status.value

@@ -46,11 +46,24 @@ def browser_run(tmp_path_factory):
         page.goto(lab.notebook_url(QUICKSTART))
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands", timeout=60_000)
-        # wait for the kernel, then run everything
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        # wait for the kernel session to be ready, then run everything (retry once if nothing starts)
+        page.wait_for_function(
+            """() => { const w = window.jupyterapp.shell.currentWidget;
+                       return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel
+                              && w.sessionContext.session.kernel.status === 'idle'; }""",
+            timeout=120_000,
+        )
         toolbar_style = _toolbar_style(page)
         page.click(".jp-Notebook .jp-Cell >> nth=1")  # make the notebook the current widget
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); return true; }")
+        for _attempt in range(3):
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); return true; }")
+            try:
+                page.wait_for_function(
+                    "() => document.querySelectorAll('.jp-OutputArea-output').length > 0", timeout=30_000
+                )
+                break
+            except sync_api.TimeoutError:
+                page.click(".jp-Notebook .jp-Cell >> nth=1")
         try:
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => e.innerText.includes('QUICKSTART DONE'))",

@@ -148,6 +148,8 @@ class ClusterMap:
         self._rows = [np.flatnonzero(self.points["group"].to_numpy() == g) for g in self._groups]
         self._selected: dict[int, list[int]] = {}
         self._widget: Any = None
+        self._view: Any = None
+        self._status: Any = None
 
     def __repr__(self) -> str:
         return f"ClusterMap({len(self.points):,} of {self.n_total:,} points, color={self.color!r})"
@@ -159,7 +161,7 @@ class ClusterMap:
         return cluster_figure(self.points, title=f"Trace clusters: {shown}", color_title=self.color)
 
     def widget(self) -> Any:
-        """A ``go.FigureWidget`` whose lasso/box selection updates :attr:`selection`."""
+        """A ``go.FigureWidget``: lasso/box selects points, a click selects the point's whole cluster."""
         if self._widget is None:
             import plotly.graph_objects as go
 
@@ -167,8 +169,39 @@ class ClusterMap:
             for index, trace in enumerate(widget.data):
                 trace.on_selection(self._selection_handler(index))
                 trace.on_deselect(self._deselect_handler(index))
+                trace.on_click(self._click_handler(index))
             self._widget = widget
         return self._widget
+
+    def view(self) -> Any:
+        """The figure widget under a status line that always says what is selected."""
+        if self._view is None:
+            import ipywidgets
+
+            self._status = ipywidgets.Label(value=self.status())
+            self._status.add_class("wb-map-selection")
+            self._view = ipywidgets.VBox([self._status, self.widget()])
+        return self._view
+
+    def status(self) -> str:
+        """One line: how many traces are selected and from which clusters (plain text)."""
+        selected = self.selection
+        if selected.is_empty():
+            return "Click a point to select its cluster, or lasso / box-select points. 0 traces selected."
+        names = selected["cluster_name"].unique(maintain_order=True).to_list()
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return f"{selected.height:,} traces selected ({shown}): cluster_map.selection, cluster_map.review_queue()"
+
+    def _refresh_status(self) -> None:
+        if self._status is not None:
+            self._status.value = self.status()
+
+    def _click_handler(self, trace_index: int) -> Any:
+        def handler(trace: Any, points: Any, state: Any) -> None:
+            if points.point_inds:
+                row = self._rows[trace_index][points.point_inds[0]]
+                self.select_cluster(int(self.points["cluster"][int(row)]))
+        return handler
 
     def _selection_handler(self, trace_index: int) -> Any:
         def handler(trace: Any, points: Any, selector: Any) -> None:
@@ -183,7 +216,7 @@ class ClusterMap:
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
         from IPython.display import display
 
-        display(self.widget())
+        display(self.view())
 
     def select_points(self, trace_index: int, point_indices: list[int]) -> pl.DataFrame:
         """Set the selection of one scatter trace (what the widget's callback calls)."""
@@ -197,11 +230,24 @@ class ClusterMap:
             self._selected[trace_index] = [int(rows[i]) for i in point_indices]
         else:
             self._selected.pop(trace_index, None)
+        self._refresh_status()
+        return self.selection
+
+    def select_cluster(self, cluster: int) -> pl.DataFrame:
+        """Select every drawn point of ``cluster`` (what clicking one of its points does)."""
+        members = np.flatnonzero(self.points["cluster"].to_numpy() == cluster)
+        if not len(members):
+            raise KeyError(f"no drawn point is in cluster {cluster}")
+        chosen = set(members.tolist())
+        self._selected = {i: [int(r) for r in rows if int(r) in chosen] for i, rows in enumerate(self._rows)}
+        self._selected = {i: rows for i, rows in self._selected.items() if rows}
+        self._refresh_status()
         return self.selection
 
     def clear_selection(self) -> None:
         """Forget the selection."""
         self._selected.clear()
+        self._refresh_status()
 
     @property
     def selection(self) -> pl.DataFrame:
