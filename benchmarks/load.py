@@ -3,16 +3,22 @@
 Generates OTLP NDJSON exports (OpenInference attributes, 200-2,000-char
 inputs/outputs) into a temporary directory, in two shapes (one span per line;
 the Collector's one request per line) plus a copy with bad lines, then runs
-each method in a fresh subprocess and reports load seconds, MB/s and peak RSS
-as a markdown table with ratios against the parse bound measured in the same run.
+each method in a fresh subprocess and reports load seconds, MB/s, CPU and peak
+RSS as a markdown table with ratios against the parse bound measured in the
+same run. Methods run in turn within each repeat (orjson, workbench, cached,
+...) and ratios are the median of the per-repeat ratios, so drift on a shared
+machine cancels out; every file is read once into the page cache before each
+run.
 
     .venv/bin/python benchmarks/load.py --sizes 100000 1000000 --repeat 3
+    .venv/bin/python benchmarks/load.py --root /tmp/old-checkout   # another copy of the package
 
 Methods
 -------
 orjson_parse       ``orjson.loads`` on every line, result discarded (the bound)
 workbench          ``read_traces(..., cache=<fresh dir>)``: parse + flatten +
-                   anomaly flags + trace/session rollup + writing the cache
+                   anomaly flags + trace/session rollup (the cache is written
+                   on a background thread: in *wall*, not in *load s*)
 workbench_cached   a second ``read_traces`` of the same file from that cache
 pandas_normalize   ``json.loads`` per line, ``pd.json_normalize`` of spans and
                    of their attributes, pivot + join (100k only; OOM at 1M)
@@ -34,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("WORKBENCH_BENCH_ROOT") or Path(__file__).resolve().parents[1])
 WORDS = ["refund", "order", "shipping", "policy", "customer", "account", "password", "reset", "invoice", "tool", "timeout", "error", "retry", "the", "a", "to", "of", "and", "is", "was", "for", "with", "on", '"quoted"', "naïve", "café", "東京", "résumé", "agent", "search", "knowledge", "base"]
 BASE_NS = 1_767_261_600_000_000_000
 
@@ -179,14 +185,24 @@ def child(method: str, path: str, cache: str) -> None:
     started = time.perf_counter()
     rows = METHODS[method](path, cache)
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": peak_kib / 1024}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": usage.ru_maxrss / 1024,
+                      "cpu": usage.ru_utime + usage.ru_stime, "sys": usage.ru_stime}))
 
 
-def measure(method: str, path: Path, cache: str = "") -> dict:
+def _warm(path: Path) -> None:
+    """Read the file once so that every method starts from the page cache."""
+    with open(path, "rb") as handle:
+        while handle.read(64 << 20):
+            pass
+
+
+def measure(method: str, path: Path, cache: str = "", root: str = "") -> dict:
+    _warm(path)
+    env = {**os.environ, "WORKBENCH_BENCH_ROOT": root} if root else None
     started = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--child", method, str(path), cache],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, env=env)
     wall = time.perf_counter() - started
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -195,11 +211,16 @@ def measure(method: str, path: Path, cache: str = "") -> dict:
     return result
 
 
-def bench(sizes: list[int], repeat: int, workdir: Path) -> str:
+def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep: bool = False,
+          shapes: tuple[str, ...] = ("spans", "requests", "bad")) -> str:
     rows = []
     for n in sizes:
-        paths = generate(workdir, n)
-        for shape, path in paths.items():
+        paths = {"spans": workdir / f"spans_{n}.ndjson", "requests": workdir / f"requests_{n}.ndjson",
+                 "bad": workdir / f"spans_{n}_bad.ndjson"}
+        if not all(p.exists() for p in paths.values()):
+            paths = generate(workdir, n)
+        for shape in shapes:
+            path = paths[shape]
             mb = path.stat().st_size / 1e6
             methods = ["orjson_parse", "workbench", "workbench_cached"]
             if n <= 200_000 and shape == "spans":
@@ -210,26 +231,36 @@ def bench(sizes: list[int], repeat: int, workdir: Path) -> str:
                 for method in methods:
                     if method == "pandas_normalize" and results[method]:
                         continue  # one run: it is ~20-40x slower
-                    results[method].append(measure(method, path, cache if method.startswith("workbench") else ""))
+                    results[method].append(measure(method, path, cache if method.startswith("workbench") else "",
+                                                   root))
                 shutil.rmtree(cache, ignore_errors=True)
-            bound = statistics.median(r["seconds"] for r in results["orjson_parse"] if "seconds" in r)
+            bounds = [r.get("seconds") for r in results["orjson_parse"]]
             for method in methods:
                 ok = [r for r in results[method] if "error" not in r]
                 if not ok:
-                    rows.append((n, shape, mb, method, None, None, None, None, results[method][0]["error"]))
+                    rows.append((n, shape, mb, method, None, results[method][0]["error"]))
                     continue
-                secs = statistics.median(r["seconds"] for r in ok)
-                rss = max(r["peak_mib"] for r in ok)
-                rows.append((n, shape, mb, method, secs, mb / secs, secs / bound, rss, ok[0]["rows"]))
-            path.unlink()
-    lines = ["| spans | shape | MB | method | load s (median) | MB/s | x orjson parse | peak RSS MiB | rows |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for n, shape, mb, method, secs, mbs, ratio, rss, extra in rows:
-        if secs is None:
-            lines.append(f"| {n:,} | {shape} | {mb:,.0f} | {method} | failed: {extra} | | | | |")
-        else:
-            lines.append(f"| {n:,} | {shape} | {mb:,.0f} | {method} | {secs:.2f} | {mbs:,.0f} | {ratio:.2f} | "
-                         f"{rss:,.0f} | {extra:,} |")
+                pairs = [r["seconds"] / b for r, b in zip(results[method], bounds, strict=False)
+                         if "error" not in r and b]
+                rows.append((n, shape, mb, method, {
+                    "secs": statistics.median(r["seconds"] for r in ok),
+                    "wall": statistics.median(r["wall"] for r in ok),
+                    "cpu": statistics.median(r["cpu"] for r in ok),
+                    "sys": statistics.median(r["sys"] for r in ok),
+                    "ratio": statistics.median(pairs) if pairs else float("nan"),
+                    "rss": max(r["peak_mib"] for r in ok), "rows": ok[0]["rows"], "runs": len(ok)}, None))
+            if not keep:
+                path.unlink()
+    lines = ["| spans | shape | MB | method | load s (median) | x orjson (paired) | MB/s | wall s | CPU s (sys) "
+             "| peak RSS MiB | RSS / file | rows | runs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n, shape, mb, method, r, error in rows:
+        if r is None:
+            lines.append(f"| {n:,} | {shape} | {mb:,.0f} | {method} | failed: {error} | | | | | | | | |")
+            continue
+        lines.append(f"| {n:,} | {shape} | {mb:,.0f} | {method} | {r['secs']:.2f} | {r['ratio']:.2f} | "
+                     f"{mb / r['secs']:,.0f} | {r['wall']:.2f} | {r['cpu']:.1f} ({r['sys']:.1f}) | {r['rss']:,.0f} | "
+                     f"{r['rss'] * 2**20 / (mb * 1e6):.2f} | {r['rows']:,} | {r['runs']} |")
     return "\n".join(lines)
 
 
@@ -237,7 +268,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workdir", default=None, help="where to write the generated files (default: a temp dir)")
+    parser.add_argument("--shapes", nargs="+", default=["spans", "requests", "bad"])
+    parser.add_argument("--workdir", default=None, help="where to write (and keep, and reuse) the generated files")
+    parser.add_argument("--root", default="", help="import workbench from this directory instead of this checkout")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "FILE", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -246,8 +279,9 @@ def main() -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="wb-load-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        print(f"machine: {os.cpu_count()} cores, shared with other jobs; files in {workdir}\n")
-        print(bench(args.sizes, args.repeat, workdir))
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; files in {workdir}\n")
+        print(bench(args.sizes, args.repeat, workdir, root=args.root, keep=bool(args.workdir),
+                    shapes=tuple(args.shapes)))
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

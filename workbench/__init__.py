@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "cluster_traces": "workbench.cluster.pipeline",
     "FailureClusters": "workbench.cluster.result",
     "ClusterMap": "workbench.cluster.map",
+    "TfidfSvdEmbedder": "workbench.cluster.embed",
     "warm_up_clustering": "workbench.cluster.warmup:warm_up",
     # export
     "export_eval_set": "workbench.export.dataset",

@@ -92,3 +92,19 @@ def test_sentence_transformer_model_built_locally(tmp_path, planted):
     embedder = SentenceTransformerEmbedder(tmp_path / "tiny")
     clusters = cluster_traces(planted, embedder=embedder, seed=0, progress=False, stability_runs=0)
     assert adjusted_rand_score(planted["topic"].to_list(), clusters.assignments["cluster"].to_list()) > 0.9
+
+
+def test_fast_transform_equals_scikit_learns(planted):
+    texts = planted["input"].to_list() * 4
+    texts[:4] = ["Café naïve résumé refund", "ÜBER straße refund refund", "", "emoji 🙂 refund_policy x"]
+    embedder = TfidfSvdEmbedder(seed=0, min_df=1)
+    embedder.fit_transform(texts)
+    fast = embedder._fast_tfidf(texts)
+    slow = embedder._vectorizer.transform(texts)
+    assert fast.shape == slow.shape
+    np.testing.assert_allclose(fast.toarray(), slow.toarray(), atol=1e-6)
+    assert np.allclose(embedder.transform(texts), embedder._svd.transform(slow) / np.linalg.norm(
+        embedder._svd.transform(slow), axis=1, keepdims=True).clip(1e-12), atol=1e-5)
+    bigram = TfidfSvdEmbedder(ngram_range=(1, 2), min_df=1)
+    bigram.fit_transform(texts)
+    assert bigram._fast_tfidf(texts) is None

@@ -30,8 +30,10 @@ def test_cell_search_finds_nearly_all_true_neighbours():
     found, found_d = CellSearch(data, seed=0).search(queries, 15)
     true_d, true = NearestNeighbors(algorithm="brute").fit(data).kneighbors(queries, 15)
     recall = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(found, true, strict=True)])
-    assert recall > 0.85  # diffuse blobs; the misses are near-ties:
-    assert (found_d.mean(axis=1) / true_d.mean(axis=1)).mean() < 1.01
+    assert recall > 0.75  # diffuse blobs; the misses are near-ties:
+    assert (found_d.mean(axis=1) / true_d.mean(axis=1)).mean() < 1.02
+    wide = CellSearch(data, seed=0, n_probe=16).search(queries, 15)[0]
+    assert np.mean([len(set(a) & set(b)) / 15 for a, b in zip(wide, true, strict=True)]) > recall
     exact = np.linalg.norm(queries[:, None, :] - data[found], axis=2)
     np.testing.assert_allclose(found_d, exact, atol=1e-3)
     assert (np.diff(found_d, axis=1) >= 0).all()

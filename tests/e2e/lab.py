@@ -66,6 +66,9 @@ def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True, exist_ok=True)
     notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text('{"windowingMode": "none"}')  # render every cell, not only those in view
     workspaces = root / ".e2e-lab-workspaces"
     command = [
         jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",

@@ -101,7 +101,12 @@ def test_quickstart_runs_and_widget_renders(browser_run):
     page = browser_run["page"]
     widget = page.locator(".wbr").first
     widget.wait_for(state="visible", timeout=60_000)
-    assert "1 of 30" in widget.inner_text()
+    widget.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => { const w = document.querySelector('.wbr'); return w && w.innerText.includes('1 of 30'); }",
+        timeout=60_000,
+    )
+    assert "Conversation" in widget.inner_text() or "CONVERSATION" in widget.inner_text()
     widget.scroll_into_view_if_needed()
     widget.screenshot(path=str(SHOTS / "review_widget.png"))
     print(f"quickstart ran in the browser in {browser_run['seconds']:.1f} s")

@@ -114,3 +114,22 @@ def test_the_bundled_sample_loads():
     names = set(result.feedback["name"])
     assert {"resolved", "judge_pass"} <= names
     assert result.traces["passed"].null_count() == 0
+
+
+def test_cache_of_a_file_set_reuses_unchanged_files(tmp_path):
+    first_file, second_file = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    shutil.copy(REQUESTS, first_file)
+    shutil.copy(FIXTURES / "spans_per_line.jsonl", second_file)
+    cache_dir = tmp_path / "cache"
+    fresh = read_traces([first_file, second_file], cache=cache_dir)
+    again = read_traces([first_file, second_file], cache=cache_dir)
+    assert again.files["cached"].to_list() == [True, True]
+    for name in ("spans", "traces", "sessions", "feedback", "problems"):
+        assert getattr(again, name).equals(getattr(fresh, name)), name
+    assert again.files.drop("seconds", "cached").equals(fresh.files.drop("seconds", "cached"))
+    # one file edited: only that one is parsed again, the other comes from its own entry
+    second_file.write_bytes(second_file.read_bytes() + b"\n")
+    third = read_traces([first_file, second_file], cache=cache_dir)
+    assert third.files["cached"].to_list() == [True, False]
+    assert third.spans.equals(fresh.spans)
+    wb_cache.wait_for()

@@ -127,3 +127,50 @@ def test_bad_lines_cost_only_their_part(tmp_path, monkeypatch):
     assert [(p.line, p.reason) for p in result.problems] == [(1501, "invalid JSON")]
     assert result.spans["source_line"].to_list() == [i for i in range(1, 2001) if i != 1501]
     assert stats.lines_line_by_line < 400 and stats.blocks_failed >= 1
+
+
+def _odd_spans(n: int) -> list[dict]:
+    """Spans the mapping must handle exactly: many distinct keys, signed ints, no mapped keys, control chars."""
+    spans = []
+    for i in range(n):
+        attrs = [{"key": f"custom.key.{i % 70}", "value": {"stringValue": f"v{i}\x01\x1f\"\\"}},
+                 {"key": "llm.token_count.prompt", "value": {"intValue": ["+12", "007", "-3", "12"][i % 4]}},
+                 {"key": "plain", "value": {"intValue": "+0042"}}]
+        if i % 5 == 0:
+            attrs = []  # no attribute at all, so no mapped column in some rows
+        spans.append({"traceId": f"{i // 3:032x}", "spanId": f"{i + 1:016x}", "name": "HTTP GET",
+                      "startTimeUnixNano": "1767261600000000000", "endTimeUnixNano": "1767261600000001000",
+                      "attributes": attrs,
+                      "status": {"code": 2, "message": "tab\tquote\"" + ("\x02" if i % 7 == 0 else "")}})
+    return spans
+
+
+def test_many_keys_signed_ints_and_control_characters(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in _odd_spans(300)) + b"\n")
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    # more distinct keys than MAX_KEY_COLUMNS: the per-row join path; a rare control character in a
+    # status message sends its line to the reference reader
+    assert stats.rows_columnar == 300 - len(range(0, 300, 7))
+    assert _rows(fast.spans) == _rows(slow.spans)
+    assert fast.spans["tokens_in"].to_list()[1:4] == [7, -3, 12]
+
+
+def test_no_mapped_attributes_anywhere(tmp_path):
+    path = tmp_path / "bare.jsonl"
+    spans = [{**s, "attributes": []} for s in _odd_spans(20)]
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in spans) + b"\n")
+    fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert fast.spans.height == 20 and _rows(fast.spans) == _rows(slow.spans)
+
+
+@pytest.mark.parametrize("shape", ["span", "request"])
+def test_small_blocks_reuse_buffers_and_keep_line_numbers(tmp_path, monkeypatch, shape):
+    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 16 << 10)  # ~30 blocks through the 3-buffer ring
+    path = _write(tmp_path, shape)
+    fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert _rows(fast.spans) == _rows(slow.spans)

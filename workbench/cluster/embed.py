@@ -29,6 +29,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
+FAST_TRANSFORM_ABOVE = 2_000
+"""``TfidfSvdEmbedder.transform`` tokenises with polars from this many texts up."""
+
 
 @runtime_checkable
 class Embedder(Protocol):
@@ -84,6 +87,7 @@ class TfidfSvdEmbedder:
         self.ngram_range = ngram_range
         self._vectorizer: Any = None
         self._svd: Any = None
+        self._vocabulary: pl.DataFrame | None = None
 
     def __repr__(self) -> str:
         return f"TfidfSvdEmbedder(dims={self.dims}, seed={self.seed})"
@@ -105,6 +109,7 @@ class TfidfSvdEmbedder:
         from sklearn.decomposition import TruncatedSVD
 
         texts = list(texts)
+        self._vocabulary = None
         if not texts:
             raise ValueError("no texts to embed")
         try:
@@ -131,10 +136,50 @@ class TfidfSvdEmbedder:
         """Unit vectors for new texts in the fitted space."""
         if self._vectorizer is None:
             raise RuntimeError("fit_transform() must be called before transform()")
-        matrix = self._vectorizer.transform(list(texts))
+        texts = list(texts)
+        matrix = self._fast_tfidf(texts) if len(texts) >= FAST_TRANSFORM_ABOVE else None
+        if matrix is None:
+            matrix = self._vectorizer.transform(texts)
         if self._svd is None:
             return normalize_rows(matrix.toarray())
         return normalize_rows(self._svd.transform(matrix))
+
+
+    def _fast_tfidf(self, texts: list[str]) -> Any:
+        """The fitted vectoriser's ``transform`` with polars doing the tokenising (multi-threaded).
+
+        Same matrix as scikit-learn's (word unigrams, lowercase, the same token pattern,
+        sublinear tf, idf, L2 norm); ``None`` when the settings need scikit-learn's analyzer.
+        """
+        import scipy.sparse as sp
+        from sklearn.preprocessing import normalize
+
+        vec = self._vectorizer
+        if (vec.ngram_range != (1, 1) or vec.analyzer != "word" or vec.preprocessor is not None
+                or vec.tokenizer is not None or not vec.lowercase or vec.strip_accents is not None):
+            return None
+        if self._vocabulary is None:
+            vocabulary = vec.vocabulary_
+            self._vocabulary = pl.DataFrame({"token": list(vocabulary), "column": list(vocabulary.values())},
+                                            schema={"token": pl.String, "column": pl.Int64})
+        # sklearn's default r"(?u)\b\w\w+\b" finds the same tokens as r"\w\w+" (a maximal run of word
+        # characters is bounded by word boundaries); the unicode \b is slow in Rust's regex engine
+        pattern = r"\w\w+" if vec.token_pattern == r"(?u)\b\w\w+\b" else vec.token_pattern
+        tokens = pl.Series(texts, dtype=pl.String).fill_null("").str.to_lowercase().str.extract_all(pattern)
+        pairs = (
+            pl.DataFrame({"doc": np.arange(len(texts), dtype=np.int64), "token": tokens})
+            .explode("token")
+            .join(self._vocabulary, on="token", how="inner")
+        )
+        ones = np.ones(pairs.height, dtype=np.float64)
+        shape = (len(texts), len(vec.vocabulary_))
+        matrix = sp.coo_matrix((ones, (pairs["doc"].to_numpy(), pairs["column"].to_numpy())), shape=shape).tocsr()
+        matrix.sum_duplicates()
+        if vec.sublinear_tf:
+            matrix.data = np.log(matrix.data) + 1.0
+        if vec.use_idf:
+            matrix.data *= vec.idf_[matrix.indices]
+        return normalize(matrix, norm=vec.norm).astype(np.float32) if vec.norm else matrix.astype(np.float32)
 
 
 class SentenceTransformerEmbedder:

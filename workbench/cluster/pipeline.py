@@ -105,7 +105,7 @@ def _wait_for_warm_up(progress: Progress) -> None:
             handle.wait()
     elif not umap_is_compiled():
         progress.note("first clustering in this kernel",
-                      "loading numba-compiled UMAP code; the very first run on a machine compiles it (~40 s)")
+                      "loading numba-compiled UMAP code; the very first run on a machine compiles it (~25 s)")
 
 
 def _principal_plane(points: np.ndarray) -> np.ndarray:
@@ -226,13 +226,19 @@ def cluster_traces(
     n = len(rows)
     if n < MIN_TRACES:
         raise ValueError(f"need at least {MIN_TRACES} traces with text to cluster, got {n} ({skipped} without text)")
-    with report.step("embed", detail=f"{n:,} texts with {embedder!r}"):
-        vectors = _embed(embedder, rows, frame, fit=True)
     fitted = np.ones(n, dtype=bool)
     if fit_size is not None and n > fit_size:
         rng = np.random.default_rng(seed)
         fitted[:] = False
         fitted[rng.choice(n, size=fit_size, replace=False)] = True
+    with report.step("embed", detail=f"{n:,} texts with {embedder!r}"):
+        if fitted.all():
+            vectors = _embed(embedder, rows, frame, fit=True)
+        else:  # fit the embedder on the sample too; the rest is transformed like new traces
+            first = _embed(embedder, rows.filter(fitted), frame.filter(fitted), fit=True)
+            vectors = np.empty((n, first.shape[1]), dtype=np.float32)
+            vectors[fitted] = first
+            vectors[~fitted] = _embed(embedder, rows.filter(~fitted), frame.filter(~fitted), fit=False)
     model, fit_points, fit_flat = fit_model(vectors[fitted], reducer=reducer, clusterer=clusterer,
                                             embedder=embedder, progress=report)
     points = np.zeros((n, fit_points.shape[1]), dtype=np.float32)

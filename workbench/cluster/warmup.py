@@ -1,22 +1,33 @@
 """Hide numba's compile time: where the first clustering's seconds go, and what cuts them.
 
-Measured on the 2-core machine (umap-learn 0.5.12, pynndescent 0.7.0, numba 0.68;
-``benchmarks/cluster.py --fresh``):
+Where the time went (umap-learn 0.5.12, pynndescent 0.7.0, numba 0.68, 2 shared cores):
 
 - ``import umap`` the very first time compiles ~40 functions that umap/pynndescent mark
-  ``cache=True`` (13-14 s); afterwards they load from numba's disk cache (~1-2 s).
+  ``cache=True`` (13-17 s); afterwards they load from numba's disk cache (~1-2 s).
 - A UMAP fit in a *new* process paid ~30 s more even with that cache full: pynndescent's
-  ``nn_descent`` (~20 s; it takes the distance function as an argument and is never
-  cached) plus umap's own kernels that are not marked ``cache=True``
-  (``smooth_knn_dist`` ~4-6 s, ``compute_membership_strengths`` ~2-3 s, the layout
-  epoch ~1 s).
+  ``nn_descent`` (~20 s; it takes the distance function as an argument and is compiled
+  again in every process) plus umap's own kernels not marked ``cache=True``
+  (``smooth_knn_dist`` ~4-6 s, ``compute_membership_strengths`` ~2-3 s, layout ~1 s).
 
-What workbench does about it:
+What workbench does about it, and what each option measured (``benchmarks/cluster.py
+--only jit``: first UMAP 5-D fit of 5k texts in a fresh process, disk cache full, two
+runs on a loaded machine):
+
+======================================================  ===============
+option                                                   first UMAP 5-D
+======================================================  ===============
+umap default (pynndescent k-NN)                          40-56 s
+scikit-learn exact k-NN as ``precomputed_knn``           9.3-11.3 s
+... plus disk cache for umap's kernels (the default)     5.5-6.1 s
+... plus ``init="pca"`` instead of spectral              5.6-5.9 s (no gain)
+first run ever (empty cache): default / workbench        17 + 59 s / 15 + 10 s
+======================================================  ===============
 
 1. **No pynndescent on the default path.** The reducer computes the k-nearest-neighbour
    graph exactly with scikit-learn (brute force, BLAS) and hands it to UMAP as
-   ``precomputed_knn``; ``transform`` queries the same index. Exact kNN grows as N^2,
-   so above ``EXACT_KNN_LIMIT`` points pynndescent is used instead.
+   ``precomputed_knn``; ``transform`` queries the same index (large batches through
+   :class:`~workbench.cluster.reduce.CellSearch`). Above ``EXACT_KNN_LIMIT`` fitted
+   points (only with ``fit_size=None``) pynndescent is used instead.
 2. **Disk-cache umap's uncached kernels.** :func:`load_umap` calls numba's
    ``Dispatcher.enable_caching()`` on umap's module-level serial kernels before their
    first call, so only the first process ever compiles them. Parallel variants are left
@@ -28,7 +39,10 @@ What workbench does about it:
 4. **Compile ahead in the background.** :func:`warm_up` starts a daemon thread that
    imports umap/hdbscan and runs a tiny fit + transform through the same code paths
    (same array types, so the same signatures), while the user loads data.
-   ``cluster_traces`` waits for a running warm-up instead of compiling twice.
+   ``cluster_traces`` waits for a running warm-up instead of compiling twice. The whole
+   first clustering of 5k traces in a fresh process took 7.9-8.9 s, 6.1-8.2 s when
+   ``warm_up()`` ran during the 10 s before it. ``workbench cluster --warm-up`` fills the
+   disk cache at install time (the ~25 s first-ever compile).
 
 The environment variable ``NUMBA_CACHE_DIR`` is honoured but not needed: numba writes
 next to umap's sources when they are writable and falls back to the user cache

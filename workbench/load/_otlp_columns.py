@@ -197,7 +197,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     winners, consumed = _winners(elements, key_id, distinct, n, el_complex)
     frame = _derive(pl.concat([base, _gathered(elements, winners)], how="horizontal"),
                     resource.get("service_version"))
-    complex_rows = frame["_complex"].to_numpy()
+    complex_rows = np.array(frame["_complex"].to_numpy(), dtype=bool)  # a writable copy
     if "complex" in resource:
         complex_rows = complex_rows | resource["complex"]
     rows = elements["row"].to_numpy()

@@ -12,8 +12,9 @@ Anything this path cannot take exactly goes to the line-by-line reader
 (:func:`workbench.load.otlp.read_python_pieces`), which is the reference:
 
 * a block that fails to parse, has blank or non-``{`` lines, invalid UTF-8, a
-  NaN token, duplicate JSON keys or unknown fields is halved until the bad part
-  is small, and that part is read line by line (so bad lines cost little);
+  NaN token, duplicate JSON keys or unknown fields is cut in eight pieces,
+  recursively, until the bad part is small, and that part is read line by line
+  (so a bad line costs about one more parse of its block);
 * a line holding a span with events, links, flattened OpenInference messages,
   annotations, retrieval documents, tags, array / kvlist / bytes values, a
   mapped attribute of an unexpected type, or an odd id / timestamp is read
@@ -40,6 +41,8 @@ from workbench.load._base import Problem, ReaderResult
 
 BLOCK_BYTES = 32 << 20
 MIN_SPLIT_BYTES = 256 << 10
+RING_BUFFERS = 3
+SPLIT_PARTS = 8  # a block that fails to parse is cut in this many pieces, recursively
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _SCALAR = [("stringValue", pa.string()), ("intValue", pa.string()), ("doubleValue", pa.float64()),
@@ -94,8 +97,13 @@ class _Block:
     newlines: np.ndarray
 
     @classmethod
-    def of(cls, first_line: int, offset: int, data: memoryview) -> _Block:
-        return cls(first_line, offset, data, np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+    def of(cls, first_line: int, offset: int, data: memoryview, scratch: np.ndarray | None = None) -> _Block:
+        raw = np.frombuffer(data, dtype=np.uint8)
+        if scratch is None or len(scratch) < len(raw):
+            return cls(first_line, offset, data, np.flatnonzero(raw == 10))
+        is_newline = scratch[: len(raw)]
+        np.equal(raw, 10, out=is_newline)  # into a reused buffer: fresh pages are slow to fault in
+        return cls(first_line, offset, data, np.flatnonzero(is_newline))
 
     @property
     def n_lines(self) -> int:
@@ -108,16 +116,23 @@ class _Block:
         starts = self.newlines[self.newlines < len(raw) - 1] + 1
         return bool(len(raw)) and raw[0] == 123 and bool(np.all(raw[starts] == 123))
 
-    def split(self) -> tuple[_Block, _Block] | None:
-        """Two halves at a line end near the middle (``None`` for a single line)."""
+    def split(self, parts: int) -> list[_Block]:
+        """Up to ``parts`` pieces of about equal size, cut at line ends (one piece for a single line)."""
         inner = self.newlines[self.newlines < len(self.data) - 1]
-        if not len(inner):
-            return None
-        cut = int(inner[min(np.searchsorted(inner, len(self.data) // 2), len(inner) - 1)]) + 1
-        left = _Block(self.first_line, self.offset, self.data[:cut], self.newlines[self.newlines < cut])
-        right = _Block(self.first_line + len(left.newlines), self.offset + cut, self.data[cut:],
-                       self.newlines[self.newlines >= cut] - cut)
-        return left, right
+        targets = np.arange(1, parts) * (len(self.data) // parts)
+        cuts = np.unique(inner[np.minimum(np.searchsorted(inner, targets), len(inner) - 1)] + 1) if len(inner) else []
+        pieces, start, line = [], 0, self.first_line
+        for cut in [*(int(c) for c in cuts), len(self.data)]:
+            newlines = self.newlines[(self.newlines >= start) & (self.newlines < cut)] - start
+            pieces.append(_Block(line, self.offset + start, self.data[start:cut], newlines))
+            start, line = cut, line + len(newlines)
+        return pieces
+
+    def slice(self, start: int, end: int) -> _Block:
+        """The lines in bytes ``[start, end)`` (both at line starts) as a block."""
+        inside = self.newlines[(self.newlines >= start) & (self.newlines < end)]
+        first_line = self.first_line + int(np.searchsorted(self.newlines, start))
+        return _Block(first_line, self.offset + start, self.data[start:end], inside - start)
 
     def line_pieces(self, lines: np.ndarray) -> list[tuple[int, int, bytes]]:
         """``(line_no, byte_offset, bytes)`` of the given 0-based lines."""
@@ -189,29 +204,41 @@ def _is_object_line(line: bytes) -> bool:
 
 
 def _iter_blocks(source: str, data: bytes | None):
-    """Blocks of whole lines, ~BLOCK_BYTES each, each read into its own buffer (no copies)."""
+    """Blocks of whole lines, ~BLOCK_BYTES each, read straight into a ring of reused buffers.
+
+    A block's buffer is overwritten three blocks later: by then the block
+    has been parsed and mapped (the caller keeps at most two in flight).
+    Reusing buffers matters: on virtual machines a page fault on fresh
+    memory can cost more than parsing the bytes in it.
+    """
     if data is not None:
         handle = io.BytesIO(data)
     else:
         raw = open(source, "rb")  # noqa: SIM115 - closed below
         handle = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
         raw.seek(0)
+    ring: list[bytearray] = [bytearray(0)] * RING_BUFFERS
+    scratch = np.empty(BLOCK_BYTES + (1 << 20), dtype=bool)
     try:
-        line, offset, carry = 1, 0, b""
+        line, offset, carry, turn = 1, 0, b"", 0
         while True:
-            buffer = bytearray(len(carry) + BLOCK_BYTES)
-            buffer[: len(carry)] = carry
-            size = len(carry) + _read_into(handle, memoryview(buffer)[len(carry):])
+            wanted = len(carry) + BLOCK_BYTES
+            if len(ring[turn]) < wanted:
+                ring[turn] = bytearray(wanted + (1 << 20))  # slack: the carried part of a line varies
+            buffer, view = ring[turn], memoryview(ring[turn])
+            turn = (turn + 1) % RING_BUFFERS
+            view[: len(carry)] = carry
+            size = len(carry) + _read_into(handle, view[len(carry): wanted])
             if size == len(carry):  # end of file
                 if carry:
-                    yield _Block.of(line, offset, memoryview(buffer)[:size])
+                    yield _Block.of(line, offset, view[:size], scratch)
                 return
             cut = buffer.rfind(b"\n", 0, size)
             if cut == -1:
-                carry = bytes(buffer[:size])  # a line longer than a block: read on
+                carry = bytes(view[:size])  # a line longer than a block: read on
                 continue
-            carry = bytes(buffer[cut + 1: size])
-            block = _Block.of(line, offset, memoryview(buffer)[: cut + 1])
+            carry = bytes(view[cut + 1: size])
+            block = _Block.of(line, offset, view[: cut + 1], scratch)
             yield block
             line += len(block.newlines)
             offset += cut + 1
@@ -261,11 +288,25 @@ def _read_block(source, block, shape, strict, stats, *, parsed=False) -> list[Re
     if table is not None:
         return [_flatten_block(source, block, table, shape, strict, stats)]
     stats.blocks_failed += 1
-    halves = block.split() if len(block.data) > MIN_SPLIT_BYTES else None
-    if halves is None:
+    pieces = block.split(SPLIT_PARTS) if len(block.data) > MIN_SPLIT_BYTES else [block]
+    if len(pieces) == 1:
         stats.lines_line_by_line += block.n_lines
         return [otlp.read_python_pieces(source, [(block.first_line, block.offset, bytes(block.data))], strict=strict)]
-    return _read_block(source, halves[0], shape, strict, stats) + _read_block(source, halves[1], shape, strict, stats)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-parse-piece") as pool:
+        tables = list(pool.map(lambda piece: _parse_block(piece, shape), pieces))
+    results: list[ReaderResult] = []
+    run: list[tuple[_Block, pa.Table]] = []  # consecutive good pieces are mapped together
+    for piece, table in [*zip(pieces, tables, strict=True), (None, None)]:
+        if table is not None:
+            run.append((piece, table))
+            continue
+        if run:
+            merged = block.slice(run[0][0].offset - block.offset, run[-1][0].offset - block.offset + len(run[-1][0].data))
+            results.append(_flatten_block(source, merged, pa.concat_tables(t for _, t in run), shape, strict, stats))
+            run = []
+        if piece is not None:
+            results.extend(_read_block(source, piece, shape, strict, stats, parsed=True))
+    return results
 
 
 def _flatten_block(source, block, table, shape, strict, stats) -> ReaderResult:

@@ -50,9 +50,10 @@ def read_traces(
         Raise :class:`LoadError` at the first bad record, naming file:line.
         Otherwise bad records go to ``result.problems`` and the rest loads.
     cache
-        ``True`` keeps a Parquet copy of each file's parsed rows in the
-        default cache directory (see :mod:`workbench.load.cache`), a path
-        puts it there, ``False`` turns it off.
+        ``True`` keeps a copy of the loaded tables in the default cache
+        directory (see :mod:`workbench.load.cache`), so loading the same
+        unchanged files again takes well under a second; a path puts it
+        there, ``False`` turns it off.
 
     Returns
     -------
@@ -66,15 +67,55 @@ def read_traces(
     >>> result.problems_by_reason()                                         # doctest: +SKIP
     {'invalid JSON': 2}
     """
+    started = time.perf_counter()
     files = expand_paths(paths)
     cache_dir = _cache.resolve_dir(cache)
-    parts: list[tuple[ReaderResult, dict]] = []
     extra: list[Problem] = []
-    for path in files:
-        loaded = _read_one(path, format=format, strict=strict, cache_dir=cache_dir, extra=extra)
-        if loaded is not None:
-            parts.append(loaded)
-    return assemble(parts, extra_problems=extra)
+    plans = [_plan(path, format=format, strict=strict, with_key=cache_dir is not None, extra=extra) for path in files]
+    set_key = None
+    if cache_dir is not None and not extra:
+        set_key = _cache.set_key([plan["key"] for plan in plans], format)
+        cached = _load_set(cache_dir, set_key, files, strict=strict, started=started)
+        if cached is not None:
+            return cached
+    per_file_cache = cache_dir if len(files) > 1 else None
+    parts = [_read_one(plan, strict=strict, cache_dir=per_file_cache) for plan in plans if plan["module"]]
+    result = assemble(parts, extra_problems=extra)
+    if set_key is not None:
+        _cache.store_in_background(cache_dir, set_key, _tables_of(result), {"paths": [str(p) for p in files]})
+    return result
+
+
+_SET_TABLES = ("spans", "traces", "sessions", "feedback", "problems", "files")
+
+
+def _tables_of(result: LoadResult) -> dict:
+    return {name: getattr(result, name) for name in _SET_TABLES}
+
+
+def _load_set(cache_dir: Path, key: str, files: list[Path], *, strict: bool, started: float) -> LoadResult | None:
+    """The assembled result of an earlier identical call, with current paths and timings."""
+    from workbench import schema
+    from workbench.load.result import FILES
+
+    schemas = {"spans": schema.SPANS, "traces": schema.TRACES, "sessions": schema.SESSIONS,
+               "feedback": schema.FEEDBACK, "problems": schema.PROBLEMS, "files": FILES}
+    found = _cache.load_tables(cache_dir, key, schemas)
+    if found is None:
+        return None
+    tables, meta = found
+    if strict and tables["problems"].height:
+        raise LoadError(Problem(**tables["problems"].row(0, named=True)))
+    import polars as pl
+
+    moved = {old: str(new) for old, new in zip(meta.get("paths", []), files, strict=False) if old != str(new)}
+    if moved:  # files renamed or moved since: same content, new names
+        for name, column in (("spans", "source_file"), ("traces", "source_file"), ("feedback", "source_file"),
+                             ("problems", "source_file"), ("files", "path")):
+            tables[name] = tables[name].with_columns(pl.col(column).replace(moved))
+    seconds = (time.perf_counter() - started) / max(len(files), 1)
+    tables["files"] = tables["files"].with_columns(pl.lit(True).alias("cached"), pl.lit(seconds).alias("seconds"))
+    return LoadResult(**tables)
 
 
 def expand_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
@@ -111,35 +152,38 @@ def _is_trace_file(path: Path) -> bool:
     return name.endswith(SUFFIXES) and not path.name.startswith(".")
 
 
-def _read_one(path: Path, *, format: str, strict: bool, cache_dir: Path | None,
-              extra: list[Problem]) -> tuple[ReaderResult, dict] | None:
-    started = time.perf_counter()
+def _plan(path: Path, *, format: str, strict: bool, with_key: bool, extra: list[Problem]) -> dict:
+    """Which reader a file needs and its cache key (``module`` is ``None`` when it cannot be read)."""
     source = str(path)
+    plan = {"path": path, "module": None, "format": None, "key": None, "detected": format == "auto", "bytes": None}
     try:
-        size = path.stat().st_size
-        fmt = format
-        if format == "auto":
-            fmt = detect_format(source, read_head(source))
-        module = reader_module(fmt)
+        plan["bytes"] = path.stat().st_size
+        fmt = detect_format(source, read_head(source)) if format == "auto" else format
+        plan["module"], plan["format"] = reader_module(fmt), fmt
+        if with_key:
+            version = str(getattr(plan["module"], "READER_VERSION", "0"))
+            plan["key"] = _cache.cache_key(source, fmt, version)
     except FormatNotDetected as exc:
         raise_or_collect(extra, Problem(source, None, None, REASON_UNKNOWN_FORMAT, detail=str(exc)), strict=strict)
-        return None
     except OSError as exc:
         raise_or_collect(extra, Problem(source, None, None, REASON_UNREADABLE, detail=str(exc)), strict=strict)
-        return None
-    version = str(getattr(module, "READER_VERSION", "0"))
-    key = _cache.cache_key(source, fmt, version) if cache_dir is not None else None
-    result = _cache.load(cache_dir, key) if key else None
+    return plan
+
+
+def _read_one(plan: dict, *, strict: bool, cache_dir: Path | None) -> tuple[ReaderResult, dict]:
+    started = time.perf_counter()
+    source = str(plan["path"])
+    result = _cache.load(cache_dir, plan["key"]) if cache_dir is not None and plan["key"] else None
     cached = result is not None
     if result is not None:
         if strict and result.problems:
             raise LoadError(result.problems[0])
         result = _with_source(result, source)
     else:
-        result = module.read(source, strict=strict)
-        if key:
-            _cache.store_in_background(cache_dir, key, result)
-    info = {"path": source, "detected": format == "auto", "bytes": size,
+        result = plan["module"].read(source, strict=strict)
+        if cache_dir is not None and plan["key"]:
+            _cache.store(cache_dir, plan["key"], result, background=True)
+    info = {"path": source, "detected": plan["detected"], "bytes": plan["bytes"],
             "seconds": time.perf_counter() - started, "cached": cached}
     return result, info
 

@@ -19,6 +19,7 @@ Rules, chosen to be robust on real exports:
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from workbench import schema
@@ -30,6 +31,11 @@ PASS_LABELS = ("pass", "passed", "true", "yes", "success", "resolved", "correct"
 def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per trace (``schema.TRACES``), derived from spans and feedback.
 
+    "First" and "last" below mean in the order root first, then start time,
+    then row. That order is computed once as a rank per span (a sort of three
+    narrow keys); the group-by then takes minima of ranks and reads the text
+    columns once per trace by row index, so no wide copy of the spans is made.
+
     Examples
     --------
     >>> from workbench.load import read_traces
@@ -39,68 +45,47 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None) -> p
     """
     if spans.is_empty():
         return schema.empty(schema.TRACES)
-    has_parent_in_trace = ~pl.col("is_orphan").fill_null(False) & pl.col("parent_span_id").is_not_null()
-    ordered = spans.with_columns(
-        _is_root=~has_parent_in_trace,
-        _is_llm=pl.col("kind") == "llm",
-    ).sort(["trace_id", "_is_root", "start_time"], descending=[False, True, False], nulls_last=True)
-
-    llm_parents = ordered.filter(pl.col("_is_llm")).select("trace_id", pl.col("parent_span_id").alias("span_id"))
-    leaf_llm = (
-        ordered.filter(pl.col("_is_llm"))
-        .join(llm_parents.unique(), on=["trace_id", "span_id"], how="anti")
-        .group_by("trace_id")
-        .agg(
-            pl.col("tokens_in").sum().alias("_llm_in"),
-            pl.col("tokens_out").sum().alias("_llm_out"),
-            pl.col("tokens_total").sum().alias("_llm_total"),
-            pl.col("tokens_total").is_not_null().any().alias("_has_total"),
-            pl.col("tokens_in").is_not_null().any().alias("_has_tokens"),
-            pl.col("cost_usd").sum().alias("_llm_cost"),
-            pl.col("cost_usd").is_not_null().any().alias("_has_cost"),
-        )
+    order, rank = _span_order(spans)
+    keys = _keys(spans, rank)
+    rank_col, llm, leaf = pl.col("_rank"), pl.col("_is_llm"), pl.col("_is_leaf_llm")
+    has_tags = "tags" in spans.columns and spans["tags"].null_count() < spans.height
+    tags = (
+        pl.col("tags").sort_by("_rank").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls()
+        .unique(maintain_order=True)
+        if has_tags
+        else pl.lit([], dtype=schema.STR_LIST).first()
     )
-
-    def first(col: str) -> pl.Expr:
-        return pl.col(col).drop_nulls().first().alias(col)
-
-    root = pl.col("_is_root")
-    traces = ordered.group_by("trace_id", maintain_order=True).agg(
-        first("session_id"),
-        first("user_id"),
-        pl.col("span_id").first().alias("root_span_id"),
-        pl.col("name").first().alias("name"),
+    traces = keys.group_by("trace_id").agg(
+        rank_col.min().alias("_first"),
+        pl.col("_is_root").any().alias("_has_root"),
+        *(rank_col.filter(pl.col(f"_has_{c}")).min().alias(f"_first_{c}") for c in _FIRST_VALUE_COLUMNS),
+        rank_col.filter(llm & pl.col("_has_input")).min().alias("_first_llm_input"),
+        rank_col.filter(llm & pl.col("_has_output")).max().alias("_last_llm_output"),
         pl.col("start_time").min().alias("start_time"),
         pl.col("end_time").max().alias("end_time"),
-        pl.col("status").first().alias("_root_status"),
-        (pl.col("status") == "error").sum().cast(pl.Int64).alias("n_errors"),
-        pl.col("input").first().alias("_root_input"),
-        pl.col("output").first().alias("_root_output"),
-        pl.col("input").filter(pl.col("_is_llm")).drop_nulls().first().alias("_llm_input"),
-        pl.col("output").filter(pl.col("_is_llm")).drop_nulls().last().alias("_llm_output"),
+        pl.col("_is_error").sum().cast(pl.Int64).alias("n_errors"),
         pl.len().cast(pl.Int64).alias("n_spans"),
-        pl.col("_is_llm").sum().cast(pl.Int64).alias("n_llm_calls"),
-        (pl.col("kind") == "tool").sum().cast(pl.Int64).alias("n_tool_calls"),
-        pl.col("tokens_in").filter(root).first().alias("_root_in"),
-        pl.col("tokens_out").filter(root).first().alias("_root_out"),
-        pl.col("tokens_total").filter(root).first().alias("_root_total"),
-        pl.col("cost_usd").filter(root).first().alias("_root_cost"),
-        pl.col("model").filter(pl.col("_is_llm")).drop_nulls().unique(maintain_order=True).alias("models"),
-        first("prompt_version"),
-        first("app_version"),
-        pl.col("tags").list.explode(keep_nulls=False, empty_as_null=False).drop_nulls().unique(maintain_order=True).alias("tags"),
-        (
-            pl.col("is_duplicate").fill_null(False).cast(pl.Int64)
-            + pl.col("is_orphan").fill_null(False).cast(pl.Int64)
-            + pl.col("in_cycle").fill_null(False).cast(pl.Int64)
-            + pl.col("ends_before_start").fill_null(False).cast(pl.Int64)
-        )
-        .sum()
-        .alias("n_anomalies"),
-        first("source_format"),
-        first("source_file"),
+        llm.sum().cast(pl.Int64).alias("n_llm_calls"),
+        pl.col("_is_tool").sum().cast(pl.Int64).alias("n_tool_calls"),
+        *(pl.col(c).filter(leaf).sum().alias(f"_llm_{c}") for c in _NUMBERS),
+        pl.col("tokens_total").filter(leaf).is_not_null().any().alias("_has_total"),
+        pl.col("tokens_in").filter(leaf).is_not_null().any().alias("_has_tokens"),
+        pl.col("cost_usd").filter(leaf).is_not_null().any().alias("_has_cost"),
+        pl.col("model").sort_by("_rank").filter((llm & pl.col("model").is_not_null()).sort_by("_rank"))
+        .unique(maintain_order=True).alias("models"),
+        tags.alias("tags"),
+        pl.col("_anomalies").sum().alias("n_anomalies"),
     )
-    traces = traces.join(leaf_llm, on="trace_id", how="left").with_columns(
+    first_row = _rows(traces["_first"], order)
+    root_row = _rows(traces.select(pl.when("_has_root").then("_first")).to_series(), order)
+    picks = [("root_span_id", "span_id", first_row), ("name", "name", first_row), ("_root_status", "status", first_row),
+             ("_root_input", "input", first_row), ("_root_output", "output", first_row),
+             ("_llm_input", "input", _rows(traces["_first_llm_input"], order)),
+             ("_llm_output", "output", _rows(traces["_last_llm_output"], order)),
+             *((f"_root_{c}", c, root_row) for c in _NUMBERS),
+             *((c, c, _rows(traces[f"_first_{c}"], order)) for c in _FIRST_VALUE_COLUMNS)]
+    picked = spans.select(pl.col(column).gather(rows).alias(name) for name, column, rows in picks)
+    traces = pl.concat([traces, picked], how="horizontal").with_columns(
         duration_ms=(pl.col("end_time") - pl.col("start_time")).dt.total_microseconds() / 1000.0,
         status=pl.when(pl.col("_root_status").is_in(["ok", "error"]))
         .then(pl.col("_root_status"))
@@ -109,18 +94,67 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None) -> p
         .otherwise(pl.col("_root_status")),
         input=pl.coalesce("_root_input", "_llm_input"),
         output=pl.coalesce("_root_output", "_llm_output"),
-        tokens_in=pl.when(pl.col("_has_tokens")).then("_llm_in").otherwise("_root_in"),
-        tokens_out=pl.when(pl.col("_has_tokens")).then("_llm_out").otherwise("_root_out"),
+        tokens_in=pl.when(pl.col("_has_tokens")).then("_llm_tokens_in").otherwise("_root_tokens_in"),
+        tokens_out=pl.when(pl.col("_has_tokens")).then("_llm_tokens_out").otherwise("_root_tokens_out"),
         tokens_total=pl.when(pl.col("_has_total"))
-        .then("_llm_total")
+        .then("_llm_tokens_total")
         .when(pl.col("_has_tokens"))
-        .then(pl.col("_llm_in").fill_null(0) + pl.col("_llm_out").fill_null(0))
-        .otherwise("_root_total"),
-        cost_usd=pl.when(pl.col("_has_cost")).then("_llm_cost").otherwise("_root_cost"),
+        .then(pl.col("_llm_tokens_in").fill_null(0) + pl.col("_llm_tokens_out").fill_null(0))
+        .otherwise("_root_tokens_total"),
+        cost_usd=pl.when(pl.col("_has_cost")).then("_llm_cost_usd").otherwise("_root_cost_usd"),
     )
     traces = traces.join(_outcomes(feedback), on="trace_id", how="left")
     return schema.conform(traces, schema.TRACES).select(list(schema.TRACES)).sort(
         "start_time", "trace_id", nulls_last=True
+    )
+
+
+_FIRST_VALUE_COLUMNS = ("session_id", "user_id", "prompt_version", "app_version", "source_format", "source_file")
+_NUMBERS = ("tokens_in", "tokens_out", "tokens_total", "cost_usd")
+_IS_ROOT = pl.col("is_orphan").fill_null(False) | pl.col("parent_span_id").is_null()
+
+
+def _span_order(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in the order root first, then start time, then row; and each row's rank in it."""
+    order = spans.select(
+        pl.arg_sort_by([_IS_ROOT, pl.col("start_time"), pl.int_range(pl.len())],
+                       descending=[True, False, False], nulls_last=True)
+    ).to_series().to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return order, rank
+
+
+def _rows(ranks: pl.Series, order: np.ndarray) -> pl.Series:
+    """Row index for each rank (null stays null)."""
+    values = ranks.fill_null(0).to_numpy()
+    return pl.Series(order[values]).set(ranks.is_null(), None) if len(values) else pl.Series([], dtype=pl.Int64)
+
+
+def _keys(spans: pl.DataFrame, rank: np.ndarray) -> pl.DataFrame:
+    """Narrow per-span columns for the trace group-by."""
+    parent = pl.col("parent_span_id")
+    is_llm = pl.col("kind") == "llm"
+    self_hash = pl.struct("trace_id", "span_id").hash(7)
+    parent_hash = pl.struct("trace_id", parent.alias("span_id")).hash(7)
+    flags = [pl.col(c).fill_null(False).cast(pl.Int64) for c in schema.SPAN_ANOMALY_FLAGS if c in spans.columns]
+    has_tags = "tags" in spans.columns and spans["tags"].null_count() < spans.height
+    return spans.select(
+        "trace_id",
+        pl.Series("_rank", rank),
+        _IS_ROOT.alias("_is_root"),
+        "start_time",
+        "end_time",
+        "model",
+        *_NUMBERS,
+        *(["tags"] if has_tags else []),
+        (pl.col("status") == "error").fill_null(False).alias("_is_error"),
+        (pl.col("kind") == "tool").fill_null(False).alias("_is_tool"),
+        is_llm.fill_null(False).alias("_is_llm"),
+        (is_llm & ~self_hash.is_in(parent_hash.filter(is_llm & parent.is_not_null()).implode()))
+        .fill_null(False).alias("_is_leaf_llm"),
+        (pl.sum_horizontal(flags) if flags else pl.lit(0, dtype=pl.Int64)).alias("_anomalies"),
+        *(pl.col(c).is_not_null().alias(f"_has_{c}") for c in (*_FIRST_VALUE_COLUMNS, "input", "output")),
     )
 
 
