@@ -166,6 +166,7 @@ def test_cluster_map_click_reaches_python(browser_run):
     plot = page.locator(".js-plotly-plot").first
     plot.scroll_into_view_if_needed()
     plot.wait_for(state="visible", timeout=60_000)
+    plot.screenshot(path=str(SHOTS / "cluster_map.png"))
     point = page.evaluate(
         """() => { const gd = document.querySelector('.js-plotly-plot');
                    const trace = gd._fullData.find(t => t.x && t.x.length && t.visible === true);
@@ -183,7 +184,7 @@ def test_cluster_map_click_reaches_python(browser_run):
         timeout=20_000,
     )
     assert "trace" in status.inner_text()
-    plot.screenshot(path=str(SHOTS / "cluster_map.png"))
+    page.locator(".wb-map-selection").first.screenshot(path=str(SHOTS / "cluster_map_selection.png"))
 
 
 def test_comparison_renders(browser_run):
