@@ -124,3 +124,14 @@ def test_without_traces_and_with_pandas_and_custom_vocabulary() -> None:
 def test_empty_labels_give_undefined_rates() -> None:
     summary = label_summary(events_frame([]))
     assert math.isnan(summary.rate("failure"))
+
+
+def test_markdown_escapes_pipes_newlines_and_html_in_categories():
+    from workbench.review.events import events_frame, new_label
+    from workbench.review.summary import label_summary
+
+    labels = events_frame([new_label("t1", "ana", "fail", categories=["a|b <script>x</script>\nc"])])
+    markdown = label_summary(labels).to_markdown()
+    row = next(line for line in markdown.splitlines() if "script" in line)
+    assert "a\\|b &lt;script&gt;" in row and "<script>" not in markdown
+    assert all(line.count("|") - line.count("\\|") == markdown.splitlines()[0].count("|") for line in markdown.splitlines())

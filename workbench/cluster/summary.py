@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from workbench import _markdown
 from workbench._html import Safe, badge, details, join, key_values, report, section, table, tag
 
 SUMMARY_SCHEMA: dict[str, pl.DataType] = {
@@ -61,7 +62,7 @@ def _stability_badge(row: dict) -> Safe:
     return badge(text, tone=tone)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ClusterSummary:
     """Per-cluster facts of a clustering (or of a cohort assigned to it).
 
@@ -90,6 +91,9 @@ class ClusterSummary:
         """The per-cluster table."""
         return self.frame
 
+    def __repr__(self) -> str:
+        return self.to_markdown()
+
     def to_markdown(self) -> str:
         """A markdown table (name, size, failure rate with its interval, lift, stability)."""
         lines = [
@@ -100,8 +104,8 @@ class ClusterSummary:
             "|---|---|---|---|---|---|---|---|",
         ]
         for row in self.frame.iter_rows(named=True):
-            name = row["name"].replace("|", "\\|")
-            words = ", ".join(row["keywords"][:6]).replace("|", "\\|")
+            name = _markdown.cell(row["name"])
+            words = _markdown.cell(", ".join(row["keywords"][:6]))
             stab = "–" if row["stability"] is None or math.isnan(row["stability"]) else (
                 f"{row['stability']:.2f} ({row['stability_band']})")
             lines.append(

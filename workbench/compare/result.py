@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from workbench import _markdown
 from workbench.compare.design import Design
 
 ALL = "(all)"
@@ -29,7 +30,7 @@ COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Comparison:
     """Baseline vs candidate cohorts, one row per (candidate, metric, slice).
 
@@ -118,17 +119,20 @@ class Comparison:
             cols.remove("slice")
         return cols
 
+    def __repr__(self) -> str:
+        return self.to_markdown()
+
     def to_markdown(self, *, max_rows: int | None = None) -> str:
         """Markdown for a pull-request description: summary, table, warnings, lifecycle."""
-        lines = [f"### {_md(self._title())}", ""]
-        lines += [f"- **{_md(k)}**: {_md(v)}" for k, v in self._summary()]
+        lines = [f"### {_markdown.cell(self._title())}", ""]
+        lines += [f"- **{_markdown.cell(k)}**: {_markdown.cell(v)}" for k, v in self._summary()]
         lines.append("")
         cols = self._shown_columns()
         rows = self._display_rows()
         shown = rows if max_rows is None else rows[:max_rows]
         lines.append("| " + " | ".join(c for c in cols) + " |")
         lines.append("|" + "|".join("---" for _ in cols) + "|")
-        lines += ["| " + " | ".join(_md(row[c]) for c in cols) + " |" for row in shown]
+        lines += ["| " + " | ".join(_markdown.cell(row[c]) for c in cols) + " |" for row in shown]
         if len(shown) < len(rows):
             lines.append(f"\n… {len(rows) - len(shown):,} more rows")
         undecided = sum(1 for r in rows if r["verdict"] == CANNOT_DECIDE)
@@ -136,18 +140,18 @@ class Comparison:
             lines += ["", f"The data cannot decide {undecided} of {len(rows)} rows: too few traces, or a minimum "
                       "detectable effect as large as the value itself. Collect more traces before reading them."]
         if self.warnings:
-            lines += ["", "**Warnings**", ""] + [f"- {_md(w)}" for w in self.warnings]
+            lines += ["", "**Warnings**", ""] + [f"- {_markdown.cell(w)}" for w in self.warnings]
         if self.lifecycle.height:
             lines += ["", "**Failure-mode lifecycle**", "", "| category | first seen | last seen | stopped in | "
                       "time to fix | status |", "|---|---|---|---|---|---|"]
             for r in self.lifecycle.iter_rows(named=True):
                 lines.append(
-                    f"| {_md(r['category'])} | {_when(r['first_seen'])} | {_when(r['last_seen'])} | "
-                    f"{_md(r['stopped_in'] or '—')} | {_duration(r['time_to_fix'])} | {_md(r['status'])} |"
+                    f"| {_markdown.cell(r['category'])} | {_when(r['first_seen'])} | {_when(r['last_seen'])} | "
+                    f"{_markdown.cell(r['stopped_in'] or '—')} | {_duration(r['time_to_fix'])} | {_markdown.cell(r['status'])} |"
                 )
         methods = sorted({re.sub(r"design effect [^)]*", "design effect in the frame's method column", m)
                           for m in self.rows["method"].drop_nulls().to_list()})
-        lines += ["", "**Methods**", ""] + [f"- {_md(m)}" for m in methods]
+        lines += ["", "**Methods**", ""] + [f"- {_markdown.cell(m)}" for m in methods]
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:
@@ -212,11 +216,3 @@ def _duration(value: Any) -> str:
         return "—"
     days = value.total_seconds() / 86400
     return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
-
-
-def _md(value: Any) -> str:
-    """Make text safe inside a markdown table cell (pipes, newlines, HTML)."""
-    text = str(value)
-    for char, repl in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " "), ("\r", " ")):
-        text = text.replace(char, repl)
-    return text

@@ -20,6 +20,7 @@ from typing import Any
 from workbench.load._attrs import kind_from, span_fields_from_attributes
 from workbench.load._vendor import (
     as_dict,
+    build_feedback_row,
     decode_json,
     duration_ms,
     fill_missing,
@@ -303,18 +304,13 @@ def score_row(score: dict) -> dict:
     except ValueError as exc:
         raise FieldError("timestamp", str(exc)) from None
     source = str(score.get("source") or "").upper()
-    return {
-        "target_level": level,
-        "target_id": target,
-        "trace_id": trace_id,
-        "name": name,
-        "value_num": value_num,
-        "value_label": value_label,
-        "value_text": value_text,
-        "annotator_kind": SCORE_SOURCES.get(source),
-        "annotator_id": str_or_none(first_present(score.get("authorUserId"), score.get("configId"))),
-        "created_at": created,
-    }
+    return build_feedback_row(
+        name, target_level=level, target_id=target, trace_id=trace_id,
+        value_num=value_num, value_label=value_label, value_text=value_text,
+        annotator_kind=SCORE_SOURCES.get(source),
+        annotator_id=str_or_none(first_present(score.get("authorUserId"), score.get("configId"))),
+        created_at=created,
+    )
 
 
 def score_columns(record: dict) -> set[str]:

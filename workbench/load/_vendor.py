@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -241,6 +241,24 @@ def fill_missing(row: dict, fields: Mapping[str, Any]) -> dict:
     return unused
 
 
+def build_feedback_row(name: str | None, *, target_level: str, target_id: str | None, trace_id: str | None,
+                       value_num: float | None = None, value_label: str | None = None,
+                       value_text: str | None = None, annotator_kind: str | None = None,
+                       annotator_id: str | None = None, created_at: datetime | None = None,
+                       source_format: str | None = None) -> dict:
+    """One feedback row (the ``schema.FEEDBACK`` columns a reader knows) for feedback ``name``.
+
+    >>> build_feedback_row("resolved", target_level="trace", target_id="t1", trace_id="t1", value_num=1.0)["value_num"]
+    1.0
+    """
+    return {
+        "target_level": target_level, "target_id": target_id, "trace_id": trace_id, "name": name,
+        "value_num": value_num, "value_label": value_label, "value_text": value_text,
+        "annotator_kind": annotator_kind, "annotator_id": annotator_id, "created_at": created_at,
+        "source_format": source_format,
+    }
+
+
 def inline_feedback(entries: list[dict], row: Mapping[str, Any]) -> tuple[list[dict], list[str]]:
     """Feedback rows for inline annotations (``_attrs`` feedback entries) found on span ``row``.
 
@@ -260,6 +278,28 @@ def inline_feedback(entries: list[dict], row: Mapping[str, Any]) -> tuple[list[d
         rows.append({**entry, "target_level": level, "target_id": target, "trace_id": row.get("trace_id"),
                      "created_at": row.get("end_time")})
     return rows, homeless
+
+
+def page_items(record: object, *, not_a_page_key: str, page_key: str = "data") -> Iterator[tuple[object, str]]:
+    """The items of one record with a ``where`` prefix for problem messages.
+
+    A JSON list gives its elements (``"item 3: "``); an API page
+    ``{page_key: [...]}`` gives the page's items (``"data[3]: "``) unless it
+    holds ``not_a_page_key`` (then it is one item of its own, as is anything else).
+
+    >>> list(page_items({"data": [{"id": 1}]}, not_a_page_key="trace"))
+    [({'id': 1}, 'data[0]: ')]
+    >>> list(page_items([7], not_a_page_key="trace")), list(page_items({"trace": {}}, not_a_page_key="trace"))
+    ([(7, 'item 0: ')], [({'trace': {}}, '')])
+    """
+    if isinstance(record, list):
+        for index, item in enumerate(record):
+            yield item, f"item {index}: "
+    elif isinstance(record, dict) and isinstance(record.get(page_key), list) and not_a_page_key not in record:
+        for index, item in enumerate(record[page_key]):
+            yield item, f"{page_key}[{index}]: "
+    else:
+        yield record, ""
 
 
 class ProblemLog:

@@ -41,6 +41,7 @@ from workbench.load._vendor import (
     feedback_frame,
     inline_feedback,
     normalize_id,
+    page_items,
     spans_frame,
 )
 
@@ -136,14 +137,8 @@ class _Builder(ProblemLog):
         self.feedback: list[dict] = []
 
     def add_record(self, record: object, line: int, offset: int) -> None:
-        if isinstance(record, list):
-            for index, item in enumerate(record):
-                self.add_item(item, line, offset, f"item {index}: ")
-        elif isinstance(record, dict) and isinstance(record.get("data"), list) and "trace" not in record:
-            for index, item in enumerate(record["data"]):
-                self.add_item(item, line, offset, f"data[{index}]: ")
-        else:
-            self.add_item(record, line, offset, "")
+        for item, where in page_items(record, not_a_page_key="trace"):
+            self.add_item(item, line, offset, where)
 
     def add_item(self, item: object, line: int, offset: int, where: str) -> None:
         if not isinstance(item, dict):

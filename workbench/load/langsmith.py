@@ -32,6 +32,7 @@ from workbench.load._vendor import (
     REASON_MISSING_FIELD,
     ProblemLog,
     as_dict,
+    build_feedback_row,
     duration_ms,
     feedback_frame,
     first_present,
@@ -39,6 +40,7 @@ from workbench.load._vendor import (
     int_or_none,
     json_text,
     normalize_id,
+    page_items,
     parse_time,
     spans_frame,
     str_or_none,
@@ -258,19 +260,14 @@ def feedback_row(item: dict, run_traces: dict[str, str]) -> dict:
         value_text = json_text(value)
     value_text = value_text or str_or_none(item.get("comment")) or text_of(item.get("correction"))
     source = as_dict(item.get("feedback_source"))
-    return {
-        "target_level": level,
-        "target_id": target,
-        "trace_id": trace_id,
-        "name": name,
-        "value_num": value_num,
-        "value_label": value_label,
-        "value_text": value_text,
-        "annotator_kind": FEEDBACK_SOURCES.get(str(source.get("type") or "").lower()),
-        "annotator_id": str_or_none(first_present(source.get("user_id"), source.get("user_name"))),
-        "created_at": parse_time(first_present(item.get("created_at"), item.get("modified_at"))),
-        "source_format": FORMAT,
-    }
+    return build_feedback_row(
+        name, target_level=level, target_id=target, trace_id=trace_id,
+        value_num=value_num, value_label=value_label, value_text=value_text,
+        annotator_kind=FEEDBACK_SOURCES.get(str(source.get("type") or "").lower()),
+        annotator_id=str_or_none(first_present(source.get("user_id"), source.get("user_name"))),
+        created_at=parse_time(first_present(item.get("created_at"), item.get("modified_at"))),
+        source_format=FORMAT,
+    )
 
 
 class _Collector(ProblemLog):
@@ -282,19 +279,14 @@ class _Collector(ProblemLog):
         self.feedback: list[tuple[dict, int, int]] = []
 
     def add_record(self, record: object, line: int, offset: int) -> None:
-        if isinstance(record, list):
-            for index, item in enumerate(record):
-                self.add_item(item, line, offset, f"item {index}: ")
-        elif isinstance(record, dict) and ("post" in record or "patch" in record) and "id" not in record:
+        if isinstance(record, dict) and ("post" in record or "patch" in record) and "id" not in record:
             for index, item in enumerate(record.get("post") or []):
                 self.add_item(item, line, offset, f"post[{index}]: ")
             for index, item in enumerate(record.get("patch") or []):
                 self.add_item(item, line, offset, f"patch[{index}]: ", patch=True)
-        elif isinstance(record, dict) and isinstance(record.get("runs"), list) and "id" not in record:
-            for index, item in enumerate(record["runs"]):
-                self.add_item(item, line, offset, f"runs[{index}]: ")
-        else:
-            self.add_item(record, line, offset, "")
+            return
+        for item, where in page_items(record, page_key="runs", not_a_page_key="id"):
+            self.add_item(item, line, offset, where)
 
     def add_item(self, item: object, line: int, offset: int, where: str, *, patch: bool = False) -> None:
         if not isinstance(item, dict):

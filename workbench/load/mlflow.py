@@ -37,6 +37,7 @@ from workbench.load._vendor import (
     REASON_TYPE_DRIFT,
     ProblemLog,
     as_dict,
+    build_feedback_row,
     duration_ms,
     feedback_frame,
     fill_missing,
@@ -283,19 +284,14 @@ def assessment_row(item: dict, trace_id: str | None) -> dict | None:
     created = item.get("create_time")
     if created is None and item.get("create_time_ms") is not None:
         created = int(item["create_time_ms"]) / 1000.0
-    return {
-        "target_level": "span" if span_id else "trace",
-        "target_id": span_id or trace_id,
-        "trace_id": trace_id,
-        "name": name,
-        "value_num": value_num,
-        "value_label": value_label,
-        "value_text": value_text,
-        "annotator_kind": SOURCE_KINDS.get(str(source.get("source_type") or "").upper()),
-        "annotator_id": str_or_none(source.get("source_id")),
-        "created_at": parse_time(created),
-        "source_format": FORMAT,
-    }
+    return build_feedback_row(
+        name, target_level="span" if span_id else "trace", target_id=span_id or trace_id, trace_id=trace_id,
+        value_num=value_num, value_label=value_label, value_text=value_text,
+        annotator_kind=SOURCE_KINDS.get(str(source.get("source_type") or "").upper()),
+        annotator_id=str_or_none(source.get("source_id")),
+        created_at=parse_time(created),
+        source_format=FORMAT,
+    )
 
 
 class _Builder(ProblemLog):

@@ -37,6 +37,7 @@ from workbench.load._vendor import (
     int_or_none,
     json_text,
     normalize_id,
+    page_items,
     parse_time,
     spans_frame,
     str_or_none,
@@ -226,14 +227,8 @@ class _Collector(ProblemLog):
         self.spans: list[dict] = []
 
     def add_record(self, record: object, line: int, offset: int) -> None:
-        if isinstance(record, list):
-            for index, item in enumerate(record):
-                self.add_item(item, line, offset, f"item {index}: ")
-        elif isinstance(record, dict) and isinstance(record.get("data"), list) and "object" not in record:
-            for index, item in enumerate(record["data"]):
-                self.add_item(item, line, offset, f"data[{index}]: ")
-        else:
-            self.add_item(record, line, offset, "")
+        for item, where in page_items(record, not_a_page_key="object"):
+            self.add_item(item, line, offset, where)
 
     def add_item(self, item: object, line: int, offset: int, where: str) -> None:
         if not isinstance(item, dict):

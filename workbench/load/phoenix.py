@@ -46,6 +46,7 @@ from workbench.load._vendor import (
     inline_feedback,
     json_text,
     normalize_id,
+    page_items,
     parse_time,
     spans_frame,
     str_or_none,
@@ -102,14 +103,8 @@ def _json_rows(path: str, problems: list[Problem], strict: bool) -> Iterator[tup
     data = read_bytes(path)
     for line, offset, record in iter_json_records(path, strict=strict, problems=problems, objects_only=False,
                                                   data=data):
-        if isinstance(record, dict) and isinstance(record.get("data"), list) and "context" not in record:
-            for index, item in enumerate(record["data"]):
-                yield line, offset, item, f"data[{index}]: "
-        elif isinstance(record, list):
-            for index, item in enumerate(record):
-                yield line, offset, item, f"item {index}: "
-        else:
-            yield line, offset, record, ""
+        for item, where in page_items(record, not_a_page_key="context"):
+            yield line, offset, item, where
 
 
 def _parquet_rows(path: str) -> Iterator[tuple[int, int | None, object, str]]:

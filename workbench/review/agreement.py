@@ -155,7 +155,7 @@ def _units(table: pl.DataFrame, reviewers: Sequence[str]) -> list[tuple[Any, ...
     return table.select(list(reviewers)).rows() if reviewers else []
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Agreement:
     """Agreement between reviewers per field (verdict, pass/fail, each category)."""
 
@@ -166,6 +166,9 @@ class Agreement:
     def to_frame(self) -> pl.DataFrame:
         """One row per field: items, reviewers, percent agreement, alpha, kappa (two reviewers)."""
         return self.summary
+
+    def __repr__(self) -> str:
+        return self.to_markdown()
 
     def to_markdown(self) -> str:
         lines = ["| field | items | percent agreement | alpha | kappa |", "|---|---|---|---|---|"]

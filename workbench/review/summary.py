@@ -49,7 +49,7 @@ MEASURES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LabelSummary:
     """Rates per group and measure; long format in :meth:`to_frame`."""
 
@@ -89,12 +89,14 @@ class LabelSummary:
         shown = shown.with_columns(group.alias("group"))
         return shown.pivot(on="group", index=["measure", "value"], values="cell", aggregate_function="first")
 
+    def __repr__(self) -> str:
+        return self.to_markdown()
+
     def to_markdown(self) -> str:
+        from workbench import _markdown
+
         wide = self.table()
-        head = "| " + " | ".join(wide.columns) + " |"
-        rule = "|" + "---|" * len(wide.columns)
-        body = ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in wide.rows()]
-        return "\n".join([head, rule, *body])
+        return _markdown.table(wide.columns, wide.rows())
 
     def _repr_html_(self) -> str:
         title = "Label summary" + (f" by {', '.join(self.by)}" if self.by else "")
