@@ -28,7 +28,7 @@ def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="files, directories or globs")
     parser.add_argument("--format", default="auto", help="reader name (default: auto-detect)")
     parser.add_argument("--strict", action="store_true", help="stop at the first bad record")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the Parquet cache")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the load cache (~/.cache/workbench)")
 
 
 def _load(args: argparse.Namespace):
