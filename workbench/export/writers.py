@@ -50,10 +50,9 @@ _LIST_COLUMNS = ("messages", "categories", "tags", "label_event_ids", "reviewers
 def item_lines(items: pl.DataFrame) -> pl.Series:
     """The generic JSONL line of every item (vectorised; ``metadata`` spliced in as an object)."""
     others = [c for c in EXPORT_COLUMNS if c != "metadata"]
-    encoded = items.select(pl.struct([pl.col(c) for c in others]).struct.json_encode().alias("line"))
-    meta = items.get_column("metadata").fill_null("null")
-    body = encoded.get_column("line").str.head(-1)
-    return (body + ',"metadata":' + meta + "}").rename("line")
+    body = pl.struct([pl.col(c) for c in others]).struct.json_encode().str.head(-1)
+    line = pl.concat_str([body, pl.lit(',"metadata":'), pl.col("metadata").fill_null("null"), pl.lit("}")])
+    return items.select(line.alias("line")).get_column("line")
 
 
 def _write_lines(path: Path, lines: Sequence[bytes] | pl.Series) -> int:
