@@ -232,3 +232,14 @@ def test_judge_and_human_verdict_readers() -> None:
               new_label("u", "a", "pass"), new_label("u", "b", "fail")]  # fmt: skip
     humans = human_verdicts(events_frame(events))
     assert humans.rows() == [("t", True, 3)]  # u is a tie and is left out
+
+
+def test_markdown_escapes_untrusted_category_names():
+    from workbench.review.agreement import agreement
+    from workbench.review.events import events_frame, new_label
+
+    hostile = "x|y <img src=x onerror=alert(1)>"
+    labels = events_frame([new_label("t1", "ana", "fail", categories=[hostile]), new_label("t1", "bo", "fail"),
+                           new_label("t2", "ana", "pass"), new_label("t2", "bo", "pass")])
+    markdown = agreement(labels).to_markdown()
+    assert "<img" not in markdown and "x\\|y &lt;img" in markdown

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import polars as pl
 
-from workbench import _html
+from workbench import _html, _markdown
 from workbench.export import manifest as mf
 from workbench.export.dedup import DedupReport, deduplicate
 from workbench.export.detectors import Detector
@@ -184,12 +184,12 @@ class EvalDataset:
     def to_markdown(self) -> str:
         s = self.summary()
         lines = [
-            f"**{self.name}**: {s['n_items']} items ({s['n_with_expected']} with expected)",
+            f"**{_markdown.cell(self.name)}**: {s['n_items']} items ({s['n_with_expected']} with expected)",
             "",
             "| split | items |",
             "|---|---:|",
         ]
-        lines += [f"| {k} | {v} |" for k, v in s["splits"].items()]
+        lines += [f"| {_markdown.cell(k)} | {v} |" for k, v in s["splits"].items()]
         return "\n".join(lines) + "\n"
 
     def _repr_html_(self) -> str:

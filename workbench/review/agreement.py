@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-from workbench import _html
+from workbench import _html, _markdown
 from workbench._frames import as_polars
 from workbench.review.events import DEFAULT_VOCABULARY, Vocabulary, current_labels
 from workbench.review.judge import (
@@ -174,7 +174,7 @@ class Agreement:
         lines = ["| field | items | percent agreement | alpha | kappa |", "|---|---|---|---|---|"]
         for row in self.summary.iter_rows(named=True):
             cells = [_fmt(row[k]) for k in ("percent_agreement", "krippendorff_alpha", "cohen_kappa")]
-            lines.append(f"| {row['field']} | {row['n_items']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_markdown.cell(row['field'])} | {row['n_items']} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from workbench import _html
+from workbench import _html, _markdown
 from workbench._frames import as_polars
 from workbench.review.events import DEFAULT_VOCABULARY, Vocabulary, current_labels
 from workbench.stats import wilson_interval
@@ -195,7 +195,7 @@ class JudgeAlignment:
         ]
         for r in self.summary.iter_rows(named=True):
             lines.append(
-                f"| {r['name']} | {r['n']} | {r['tpr']:.3f} [{r['tpr_low']:.3f}, {r['tpr_high']:.3f}] | "
+                f"| {_markdown.cell(r['name'])} | {r['n']} | {r['tpr']:.3f} [{r['tpr_low']:.3f}, {r['tpr_high']:.3f}] | "
                 f"{r['tnr']:.3f} [{r['tnr_low']:.3f}, {r['tnr_high']:.3f}] | {r['judge_pass_rate']:.3f} | "
                 f"{r['corrected_pass_rate']:.3f} [{r['corrected_low']:.3f}, {r['corrected_high']:.3f}] |"
             )

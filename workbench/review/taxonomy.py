@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import polars as pl
 
-from workbench import _html
+from workbench import _html, _markdown
 from workbench._frames import as_polars
 from workbench.review.events import LabelEvent, _now, current_labels
 from workbench.schema import LABELS, STR_LIST, UTC_TIME, conform
@@ -342,8 +342,8 @@ class Saturation:
         return self.curve
 
     def to_markdown(self) -> str:
-        new = ", ".join(self.new_in_window) or "none"
-        return f"**Saturation** — {self.message}. New in window: {new}."
+        new = _markdown.cell(", ".join(self.new_in_window) or "none")
+        return f"**Saturation** — {_markdown.cell(self.message)}. New in window: {new}."
 
     def _repr_html_(self) -> str:
         tone = "good" if self.saturated else "warn"
