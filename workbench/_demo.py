@@ -51,8 +51,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             command.append("--allow-root")
         return subprocess.call(command, cwd=root)
-    return execute_headless(notebook, Path(args.out).resolve() if Path(args.out).is_absolute() else root / args.out,
-                            timeout=args.timeout)
+    return execute_headless(notebook, root / args.out, timeout=args.timeout)  # an absolute --out wins
 
 
 def execute_headless(notebook: Path, out_dir: Path, *, timeout: int) -> int:

@@ -62,14 +62,14 @@ def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
     """Run ``jupyter lab`` on a free loopback port with a random token; stop it afterwards."""
     port, token = free_port(), secrets.token_hex(16)
     jupyter = str(Path(sys.executable).with_name("jupyter"))
-    settings = root / ".e2e-lab-settings"
+    settings = log.parent / "lab-settings"  # beside the log, in the test's temp dir
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True, exist_ok=True)
     notification.write_text('{"fetchNews": "false", "checkForUpdates": false}')
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     tracker.parent.mkdir(parents=True, exist_ok=True)
     tracker.write_text('{"windowingMode": "none"}')  # render every cell, not only those in view
-    workspaces = root / ".e2e-lab-workspaces"
+    workspaces = log.parent / "lab-workspaces"
     command = [
         jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",

@@ -9,8 +9,6 @@ stays inert; clicking a point of the cluster map reaches Python. Screenshots go 
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -36,7 +34,7 @@ def browser_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
     store_path = work / "labels.sqlite"
     SHOTS.mkdir(parents=True, exist_ok=True)
-    env = {"WORKBENCH_QUICKSTART_STORE": str(store_path), "WORKBENCH_E2E": "1"}
+    env = {"WORKBENCH_QUICKSTART_STORE": str(store_path)}
     with jupyter_lab(ROOT, env, work / "lab.log") as lab, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -197,8 +195,3 @@ def test_comparison_renders(browser_run):
     forest.scroll_into_view_if_needed()
     forest.screenshot(path=str(SHOTS / "forest_plot.png"))
 
-
-def teardown_module(module):
-    for name in (".e2e-lab-settings", ".e2e-lab-workspaces"):
-        shutil.rmtree(ROOT / name, ignore_errors=True)
-    os.environ.pop("WORKBENCH_E2E", None)

@@ -235,12 +235,11 @@ class ClusterMap:
 
     def select_cluster(self, cluster: int) -> pl.DataFrame:
         """Select every drawn point of ``cluster`` (what clicking one of its points does)."""
-        members = np.flatnonzero(self.points["cluster"].to_numpy() == cluster)
-        if not len(members):
+        in_cluster = self.points["cluster"].to_numpy() == cluster
+        if not in_cluster.any():
             raise KeyError(f"no drawn point is in cluster {cluster}")
-        chosen = set(members.tolist())
-        self._selected = {i: [int(r) for r in rows if int(r) in chosen] for i, rows in enumerate(self._rows)}
-        self._selected = {i: rows for i, rows in self._selected.items() if rows}
+        self._selected = {i: rows[in_cluster[rows]].tolist() for i, rows in enumerate(self._rows)
+                          if in_cluster[rows].any()}
         self._refresh_status()
         return self.selection
 
