@@ -182,7 +182,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
         "parent_span_id": _field(chunks, "parentSpanId"), "name": _field(chunks, "name"),
         "start_raw": _field(chunks, "startTimeUnixNano"), "end_raw": _field(chunks, "endTimeUnixNano"),
         "code_raw": pa.chunked_array([s.field("code") for s in status.chunks], pa.int64()),
-        "message_raw": pa.chunked_array([s.field("message") for s in status.chunks], pa.string()),
+        "message_raw": pa.chunked_array([s.field("message") for s in status.chunks], pa.string_view()),
         "status_null": pa.chunked_array([s.is_null() for s in status.chunks], pa.bool_()),
         "span_null": pa.chunked_array([c.is_null() for c in chunks], pa.bool_()),
         "n_events": pa.chunked_array([pc.list_value_length(c.field("events")) for c in chunks], pa.int32()),

@@ -1,8 +1,9 @@
 """Columnar fast path for OTLP JSON Lines (one span, or one Collector request, per line).
 
 The file is read in blocks of whole lines (32 MiB, read straight into one
-buffer, never copied). Each block is parsed by ``pyarrow.json`` against an
-explicit OTLP schema on a worker thread while the previous block is mapped
+buffer, never copied). Each block is parsed by ``pyarrow.json`` into one
+fixed OTLP schema (:mod:`workbench.load._otlp_arrow`) on a worker thread while
+the previous block is mapped
 (:mod:`workbench.load._otlp_columns`: polars kernels, keys dictionary-encoded
 so per-key decisions are made once per distinct key). Each block's rows
 become a polars frame at once and the block's bytes and Arrow tables are
@@ -34,48 +35,16 @@ import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
-import pyarrow.json as pj
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
+from workbench.load._otlp_arrow import parse_block, valid_utf8
 
 BLOCK_BYTES = 32 << 20
 MIN_SPLIT_BYTES = 256 << 10
 RING_BUFFERS = 3
 SPLIT_PARTS = 8  # a block that fails to parse is cut in this many pieces, recursively
 _GZIP_MAGIC = b"\x1f\x8b"
-
-_SCALAR = [("stringValue", pa.string()), ("intValue", pa.string()), ("doubleValue", pa.float64()),
-           ("boolValue", pa.bool_()), ("bytesValue", pa.string())]
-_ANY1 = pa.struct(_SCALAR)
-_ANY = pa.struct(_SCALAR + [
-    ("arrayValue", pa.struct([("values", pa.list_(_ANY1))])),
-    ("kvlistValue", pa.struct([("values", pa.list_(pa.struct([("key", pa.string()), ("value", _ANY1)])))])),
-])
-_KV = pa.list_(pa.struct([("key", pa.string()), ("value", _ANY)]))
-_EVENT = pa.struct([("timeUnixNano", pa.string()), ("name", pa.string()), ("attributes", _KV),
-                    ("droppedAttributesCount", pa.int64())])
-_LINK = pa.struct([("traceId", pa.string()), ("spanId", pa.string()), ("traceState", pa.string()),
-                   ("attributes", _KV), ("droppedAttributesCount", pa.int64()), ("flags", pa.int64())])
-_SPAN_FIELDS = [
-    ("traceId", pa.string()), ("spanId", pa.string()), ("parentSpanId", pa.string()), ("traceState", pa.string()),
-    ("flags", pa.int64()), ("name", pa.string()), ("kind", pa.int64()), ("startTimeUnixNano", pa.string()),
-    ("endTimeUnixNano", pa.string()), ("attributes", _KV), ("droppedAttributesCount", pa.int64()),
-    ("events", pa.list_(_EVENT)), ("droppedEventsCount", pa.int64()), ("links", pa.list_(_LINK)),
-    ("droppedLinksCount", pa.int64()), ("status", pa.struct([("code", pa.int64()), ("message", pa.string())])),
-]
-SPAN_SCHEMA = pa.schema(_SPAN_FIELDS)
-REQUEST_SCHEMA = pa.schema([("resourceSpans", pa.list_(pa.struct([
-    ("resource", pa.struct([("attributes", _KV), ("droppedAttributesCount", pa.int64())])),
-    ("schemaUrl", pa.string()),
-    ("scopeSpans", pa.list_(pa.struct([
-        ("scope", pa.struct([("name", pa.string()), ("version", pa.string())])),
-        ("schemaUrl", pa.string()),
-        ("spans", pa.list_(pa.struct(_SPAN_FIELDS))),
-    ]))),
-])))])
-
-PYARROW_BLOCK_BYTES = 4 << 20  # pyarrow's parallel parse unit; a longer line is read line by line
 
 
 @dataclass
@@ -260,15 +229,8 @@ def _parse_block(block: _Block, shape: str) -> pa.Table | None:
     """The block as an Arrow table, or ``None`` when it needs a closer look."""
     if not block.lines_start_with_brace():
         return None  # blank lines, leading spaces, a BOM, or records spanning lines
-    options = pj.ParseOptions(explicit_schema=SPAN_SCHEMA if shape == "span" else REQUEST_SCHEMA,
-                              unexpected_field_behavior="error")
-    try:
-        table = pj.read_json(pa.py_buffer(block.data), read_options=pj.ReadOptions(block_size=PYARROW_BLOCK_BYTES),
-                             parse_options=options)
-        if table.num_rows != block.n_lines:
-            return None
-        table.validate(full=True)  # strict UTF-8 in every string
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    table = parse_block(block.data, shape)
+    if table is None or table.num_rows != block.n_lines or not valid_utf8(block.data):
         return None
     return table
 

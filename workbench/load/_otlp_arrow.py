@@ -1,0 +1,138 @@
+"""Parsing blocks of OTLP JSON Lines into Arrow tables of one fixed shape.
+
+Two schemas per shape (one span per line; one Collector request per line):
+
+* the *full* schema names every OTLP field with its type. Parsing against
+  it is exact (an unknown field or a value of the wrong type fails the
+  parse) but slow: every absent field costs a null on every row, and an
+  attribute value has nine possible fields of which one is set.
+* the *pinned* schema names only the fields nearly every span carries,
+  as ``string_view`` so that polars takes the text without copying it;
+  the rest is inferred from the data. This parses about a third faster.
+
+:func:`parse_block` parses against the pinned schema, checks that what was
+inferred fits the full schema (:func:`fits`: known fields only, types that
+cast without loss) and casts to it; when it does not fit it parses again
+against the full schema, so the result is always the full schema's or
+``None`` (the caller then reads the block line by line).
+
+pyarrow's parser does not check UTF-8; :func:`valid_utf8` checks the raw
+bytes of the block, twice as fast as validating every parsed string.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pj
+
+STR = pa.string_view()  # polars takes views without a copy; pyarrow parses them as fast
+PYARROW_BLOCK_BYTES = 4 << 20  # pyarrow's parallel parse unit; a longer line is read line by line
+
+_SCALAR = [("stringValue", STR), ("intValue", STR), ("doubleValue", pa.float64()),
+           ("boolValue", pa.bool_()), ("bytesValue", STR)]
+_ANY1 = pa.struct(_SCALAR)
+_ANY = pa.struct(_SCALAR + [
+    ("arrayValue", pa.struct([("values", pa.list_(_ANY1))])),
+    ("kvlistValue", pa.struct([("values", pa.list_(pa.struct([("key", STR), ("value", _ANY1)])))])),
+])
+_KV = pa.list_(pa.struct([("key", STR), ("value", _ANY)]))
+_EVENT = pa.struct([("timeUnixNano", STR), ("name", STR), ("attributes", _KV),
+                    ("droppedAttributesCount", pa.int64())])
+_LINK = pa.struct([("traceId", STR), ("spanId", STR), ("traceState", STR),
+                   ("attributes", _KV), ("droppedAttributesCount", pa.int64()), ("flags", pa.int64())])
+_SPAN_FIELDS = [
+    ("traceId", STR), ("spanId", STR), ("parentSpanId", STR), ("traceState", STR),
+    ("flags", pa.int64()), ("name", STR), ("kind", pa.int64()), ("startTimeUnixNano", STR),
+    ("endTimeUnixNano", STR), ("attributes", _KV), ("droppedAttributesCount", pa.int64()),
+    ("events", pa.list_(_EVENT)), ("droppedEventsCount", pa.int64()), ("links", pa.list_(_LINK)),
+    ("droppedLinksCount", pa.int64()), ("status", pa.struct([("code", pa.int64()), ("message", STR)])),
+]
+
+
+def _request(span_fields: list, resource: pa.DataType, scope: pa.DataType, extra: list) -> pa.Schema:
+    return pa.schema([("resourceSpans", pa.list_(pa.struct([
+        ("resource", resource),
+        *extra,
+        ("scopeSpans", pa.list_(pa.struct([("scope", scope), *extra, ("spans", pa.list_(pa.struct(span_fields)))]))),
+    ])))])
+
+
+SPAN_SCHEMA = pa.schema(_SPAN_FIELDS)
+REQUEST_SCHEMA = _request(_SPAN_FIELDS, pa.struct([("attributes", _KV), ("droppedAttributesCount", pa.int64())]),
+                          pa.struct([("name", STR), ("version", STR)]), [("schemaUrl", STR)])
+
+_PINNED_KV = pa.list_(pa.struct([("key", STR), ("value", pa.struct([("stringValue", STR), ("intValue", STR)]))]))
+_PINNED_SPAN = [("traceId", STR), ("spanId", STR), ("parentSpanId", STR), ("name", STR), ("kind", pa.int64()),
+                ("startTimeUnixNano", STR), ("endTimeUnixNano", STR), ("attributes", _PINNED_KV)]
+PINNED = {
+    "span": pa.schema(_PINNED_SPAN),
+    "request": _request(_PINNED_SPAN, pa.struct([("attributes", _PINNED_KV)]), pa.struct([("name", STR)]), []),
+}
+FULL = {"span": SPAN_SCHEMA, "request": REQUEST_SCHEMA}
+_TYPE_CHANGED = "changed from"  # pyarrow's message when inference meets two types in one column
+
+
+def parse_block(data: memoryview, shape: str) -> pa.Table | None:
+    """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look."""
+    buffer = pa.py_buffer(data)
+    try:
+        table = _read(buffer, PINNED[shape], "infer")
+    except pa.ArrowInvalid as exc:
+        if _TYPE_CHANGED not in str(exc):
+            return None  # malformed JSON, a duplicate key, ...: the exact schema would fail too
+        table = None
+    if table is not None and fits(pa.struct(list(table.schema)), pa.struct(list(FULL[shape]))):
+        return _cast(table, FULL[shape])
+    try:
+        return _read(buffer, FULL[shape], "error")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _read(buffer: pa.Buffer, schema: pa.Schema, unexpected: str) -> pa.Table:
+    return pj.read_json(buffer, read_options=pj.ReadOptions(block_size=PYARROW_BLOCK_BYTES),
+                        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected))
+
+
+def fits(inferred: pa.DataType, target: pa.DataType) -> bool:
+    """Whether values of the ``inferred`` type cast to ``target`` without loss or guesswork.
+
+    Structs fit when every inferred field is a target field that fits (absent
+    fields become nulls); lists when their items fit; otherwise only the same
+    type, ``null``, ``int64`` to ``float64`` and ``string`` to ``string_view``.
+    A string pyarrow took for a timestamp does not fit.
+    """
+    if inferred == target or pa.types.is_null(inferred):
+        return True
+    if pa.types.is_struct(inferred):
+        if not pa.types.is_struct(target):
+            return False
+        names = {target.field(i).name: target.field(i).type for i in range(target.num_fields)}
+        return all(field.name in names and fits(field.type, names[field.name]) for field in inferred)
+    if pa.types.is_list(inferred):
+        return pa.types.is_list(target) and fits(inferred.value_type, target.value_type)
+    return (inferred, target) in {(pa.int64(), pa.float64()), (pa.string(), STR)}
+
+
+def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    target = pa.struct(list(schema))
+    return pa.Table.from_batches(
+        [pa.RecordBatch.from_struct_array(batch.to_struct_array().cast(target)) for batch in table.to_batches()],
+        schema=schema)
+
+
+def valid_utf8(data: memoryview) -> bool:
+    """Whether the bytes are valid UTF-8, checked by Arrow as one string (no copy).
+
+    Equivalent to validating every parsed string: JSON outside strings is
+    ASCII, and pyarrow's parser refuses escaped surrogates that would decode
+    to invalid text (``tests/load/test_otlp_arrow.py``).
+    """
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    whole = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        whole.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
