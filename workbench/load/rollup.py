@@ -78,10 +78,12 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None) -> p
     )
     first_row = _rows(traces["_first"], order)
     root_row = _rows(traces.select(pl.when("_has_root").then("_first")).to_series(), order)
+    # the text columns are the wide ones: pick each trace's row first, then gather the text once
+    text_rows = {column: _first_valid(spans[column].is_not_null(), first_row,
+                                      _rows(traces[f"_{which}_llm_{column}"], order))
+                 for column, which in (("input", "first"), ("output", "last"))}
     picks = [("root_span_id", "span_id", first_row), ("name", "name", first_row), ("_root_status", "status", first_row),
-             ("_root_input", "input", first_row), ("_root_output", "output", first_row),
-             ("_llm_input", "input", _rows(traces["_first_llm_input"], order)),
-             ("_llm_output", "output", _rows(traces["_last_llm_output"], order)),
+             ("input", "input", text_rows["input"]), ("output", "output", text_rows["output"]),
              *((f"_root_{c}", c, root_row) for c in _NUMBERS),
              *((c, c, _rows(traces[f"_first_{c}"], order)) for c in _FIRST_VALUE_COLUMNS)]
     picked = spans.select(pl.col(column).gather(rows).alias(name) for name, column, rows in picks)
@@ -92,8 +94,6 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None) -> p
         .when(pl.col("n_errors") > 0)
         .then(pl.lit("error"))
         .otherwise(pl.col("_root_status")),
-        input=pl.coalesce("_root_input", "_llm_input"),
-        output=pl.coalesce("_root_output", "_llm_output"),
         tokens_in=pl.when(pl.col("_has_tokens")).then("_llm_tokens_in").otherwise("_root_tokens_in"),
         tokens_out=pl.when(pl.col("_has_tokens")).then("_llm_tokens_out").otherwise("_root_tokens_out"),
         tokens_total=pl.when(pl.col("_has_total"))
@@ -129,6 +129,12 @@ def _rows(ranks: pl.Series, order: np.ndarray) -> pl.Series:
     """Row index for each rank (null stays null)."""
     values = ranks.fill_null(0).to_numpy()
     return pl.Series(order[values]).set(ranks.is_null(), None) if len(values) else pl.Series([], dtype=pl.Int64)
+
+
+def _first_valid(valid: pl.Series, preferred: pl.Series, fallback: pl.Series) -> pl.Series:
+    """Per trace the ``preferred`` row where ``valid`` holds there, else the ``fallback`` row."""
+    use_preferred = valid.gather(preferred.fill_null(0)) & preferred.is_not_null()
+    return pl.select(pl.when(use_preferred).then(preferred).otherwise(fallback)).to_series()
 
 
 def _keys(spans: pl.DataFrame, rank: np.ndarray) -> pl.DataFrame:
