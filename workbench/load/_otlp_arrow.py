@@ -91,7 +91,7 @@ def parse_block(data: memoryview, shape: str) -> pa.Table | None:
 
 
 def _read(buffer: pa.Buffer, schema: pa.Schema, unexpected: str) -> pa.Table:
-    return pj.read_json(buffer, read_options=pj.ReadOptions(block_size=PYARROW_BLOCK_BYTES),
+    return pj.read_json(buffer, read_options=pj.ReadOptions(block_size=PYARROW_BLOCK_BYTES, use_threads=False),
                         parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected))
 
 

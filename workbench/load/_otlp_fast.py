@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -42,7 +43,8 @@ from workbench.load._otlp_arrow import parse_block, valid_utf8
 
 BLOCK_BYTES = 32 << 20
 MIN_SPLIT_BYTES = 256 << 10
-RING_BUFFERS = 3
+PARSE_WORKERS = 2  # blocks parsed at once (one pyarrow thread each) while the main thread maps the oldest
+RING_BUFFERS = PARSE_WORKERS + 1
 SPLIT_PARTS = 8  # a block that fails to parse is cut in this many pieces, recursively
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -133,15 +135,14 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
     frames: list[pl.DataFrame] = []
     feedback: list[pl.DataFrame] = []
     problems: list[Problem] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-parse") as pool:
-        pending = None
+    with ThreadPoolExecutor(max_workers=PARSE_WORKERS, thread_name_prefix="workbench-parse") as pool:
+        pending: deque = deque()
         for block in _chain(first, blocks):
-            parsing = pool.submit(_parse_block, block, shape)
-            if pending is not None:
-                _collect(_read_parsed(source, *pending, shape, strict, stats), frames, feedback, problems)
-            pending = (block, parsing)
-        if pending is not None:
-            _collect(_read_parsed(source, *pending, shape, strict, stats), frames, feedback, problems)
+            pending.append((block, pool.submit(_parse_block, block, shape)))
+            if len(pending) > PARSE_WORKERS:
+                _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats), frames, feedback, problems)
+        while pending:
+            _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats), frames, feedback, problems)
     spans = pl.concat(frames, how="vertical", rechunk=False) if frames else schema.empty(schema.SPANS).select(
         otlp.SPAN_COLUMNS)
     fb = [f for f in feedback if f.height]
@@ -306,24 +307,24 @@ def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.nd
 
     if shape == "span":
         return [batch.to_struct_array() for batch in table.to_batches()], np.arange(table.num_rows), {}
-    chunks, lines, res_json, res_version, res_complex, scopes_json = [], [], [], [], [], []
-    row0 = 0
-    for requests in table.column("resourceSpans").chunks:
+    chunks, lines, resource_parts, scope_parts, span_res, span_scope = [], [], [], [], [], []
+    row0 = n_res = n_scopes = 0
+    for requests in table.column("resourceSpans").chunks:  # flatten per chunk; describe resources once per block
         resources, res_line = _flat(requests)
         scopes, scope_res = _flat(resources.field("scopeSpans"))
-        spans, span_scope = _flat(scopes.field("spans"))
-        span_res = scope_res[span_scope]
-        text, version, odd = resource_info(resources.field("resource"))
-        scope_text, scope_odd = scope_json(scopes.field("scope"))
+        spans, scope_of_span = _flat(scopes.field("spans"))
         chunks.append(spans)
-        lines.append(res_line[span_res] + row0)
-        res_json.append(text.gather(span_res))
-        res_version.append(version.gather(span_res))
-        res_complex.append(odd[span_res] | scope_odd[span_scope])
-        scopes_json.append(scope_text.gather(span_scope))
-        row0 += len(requests)
+        lines.append(res_line[scope_res[scope_of_span]] + row0)
+        span_res.append(scope_res[scope_of_span] + n_res)
+        span_scope.append(scope_of_span + n_scopes)
+        resource_parts.append(resources.field("resource"))
+        scope_parts.append(scopes.field("scope"))
+        row0, n_res, n_scopes = row0 + len(requests), n_res + len(resources), n_scopes + len(scopes)
+    span_res, span_scope = np.concatenate(span_res), np.concatenate(span_scope)
+    text, version, odd = resource_info(pa.concat_arrays(resource_parts))
+    scope_text, scope_odd = scope_json(pa.concat_arrays(scope_parts))
     resource = {
-        "json": pl.concat(res_json), "service_version": pl.concat(res_version),
-        "complex": np.concatenate(res_complex), "scope_json": pl.concat(scopes_json),
+        "json": text.gather(span_res), "service_version": version.gather(span_res),
+        "complex": odd[span_res] | scope_odd[span_scope], "scope_json": scope_text.gather(span_scope),
     }
     return chunks, np.concatenate(lines), resource
