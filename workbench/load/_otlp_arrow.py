@@ -122,6 +122,16 @@ def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
         schema=schema)
 
 
+def int64s(array: pa.Array, null: int = -1) -> np.ndarray:
+    """An integer array as int64 numpy, ``null`` for nulls.
+
+    Through polars: pyarrow's ``to_numpy`` and ``fill_null`` import pandas (0.2 s on first use).
+    """
+    import polars as pl
+
+    return pl.from_arrow(array).cast(pl.Int64).fill_null(null).to_numpy()
+
+
 def valid_utf8(data: memoryview) -> bool:
     """Whether the bytes are valid UTF-8, checked by Arrow as one string (no copy).
 

@@ -23,7 +23,15 @@ import pyarrow.compute as pc
 
 from workbench import schema
 from workbench.load import _attrs
-from workbench.load._otlp_json import EXTRA_INT_FIELDS, RARE_CONTROL, json_objects, json_string, values_json
+from workbench.load._otlp_arrow import int64s
+from workbench.load._otlp_json import (
+    EXTRA_INT_FIELDS,
+    RARE_CONTROL,
+    gather_index,
+    json_objects,
+    json_string,
+    values_json,
+)
 
 # attribute keys the line-by-line reader must see (structured or feedback-bearing)
 COMPLEX_KEY = re.compile(
@@ -80,11 +88,6 @@ def _field(chunks: list[pa.Array], name: str) -> pa.ChunkedArray:
     return pa.chunked_array([c.field(name) for c in chunks])
 
 
-def _index(pos: np.ndarray) -> pl.Series:
-    """Gather positions with ``-1`` as null."""
-    return pl.from_arrow(pa.array(pos, mask=pos < 0, type=pa.int64()))
-
-
 def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndarray, list[str]]:
     """Flatten ``list<{key, value}>`` chunks into elements.
 
@@ -97,7 +100,7 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
     start = 0
     for kv in kv_chunks:
         elements = kv.flatten()
-        rows.append(kv.value_parent_indices().to_numpy().astype(np.int64, copy=False) + start)
+        rows.append(int64s(kv.value_parent_indices()) + start)
         start += len(kv)
         keys.append(elements.field("key"))
         value = elements.field("value")
@@ -110,7 +113,7 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
     frame = pl.DataFrame({"row": np.concatenate(rows) if rows else np.empty(0, np.int64), **columns,
                           "nested": pl.from_arrow(pa.chunked_array(nested, pa.bool_()))})
     encoded = pa.concat_arrays(keys).dictionary_encode() if keys else pa.array([], pa.string()).dictionary_encode()
-    key_id = encoded.indices.fill_null(-1).to_numpy().astype(np.int64, copy=False)
+    key_id = int64s(encoded.indices)
     present = [pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")]
     frame = frame.with_columns(
         bad=pl.col("nested") | (pl.sum_horizontal(present) != 1)
@@ -160,7 +163,7 @@ def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFra
         if not (winners[column] >= 0).any():  # absent: a typed null column (n rows)
             exprs.append(pl.repeat(None, len(winners[column]), dtype=_DTYPES[kind]).alias(column))
             continue
-        idx = _index(winners[column])
+        idx = gather_index(winners[column])
         if kind == "str":
             exprs.append(pl.col("sv").gather(idx).alias(column))
         elif kind == "int":

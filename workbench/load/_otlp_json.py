@@ -55,8 +55,10 @@ def values_json(elements: pl.DataFrame) -> pl.Series:
     return text
 
 
-def _index(pos: np.ndarray) -> pl.Series:
-    return pl.from_arrow(pa.array(pos, mask=pos < 0, type=pa.int64()))
+def gather_index(pos: np.ndarray) -> pl.Series:
+    """Gather positions with ``-1`` as null (built in polars: ``pa.array`` from numpy imports pandas)."""
+    series = pl.Series(pos, dtype=pl.Int64)
+    return pl.select(pl.when(series >= 0).then(series)).to_series()
 
 
 def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], values: pl.Series, n_rows: int,
@@ -80,7 +82,7 @@ def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], val
                 at = order[lo:hi]
                 pos = np.full(n_rows, -1, dtype=np.int64)
                 pos[rows[at]] = at
-                exprs.append((pl.lit(literals[key] + ":") + pl.col("v").gather(_index(pos))).alias(f"k{key}"))
+                exprs.append((pl.lit(literals[key] + ":") + pl.col("v").gather(gather_index(pos))).alias(f"k{key}"))
             parts = list(pl.DataFrame({"v": values}).select(exprs).iter_columns())
         else:
             parts = [_joined_per_row(rows, key_ids, literals, values, n_rows)]
@@ -120,7 +122,7 @@ def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.nd
     if "service.version" in distinct:
         at = np.flatnonzero(key_id == distinct.index("service.version"))
         version_pos[rows[at]] = at
-    version = elements.select(pl.col("sv").gather(_index(version_pos))).to_series()
+    version = elements.select(pl.col("sv").gather(gather_index(version_pos))).to_series()
     return text, version, complex_rows
 
 
