@@ -119,3 +119,21 @@ def test_assemble_reports_files_problems_and_anomalies():
     text = repr(result)
     assert "x.jsonl: otlp (detected)" in text and "malformed JSON 1" in text
     assert "Load report" in result._repr_html_()
+
+
+def test_order_is_root_then_start_then_row_and_leaves_are_found_by_graph():
+    rows = [
+        span("t", "late", "root", kind="llm", start=5, input="late question", tokens_in=50),
+        span("t", "tie-b", "root", kind="llm", start=2, input="first of a tie", tokens_in=7),
+        span("t", "tie-c", "tie-b", kind="llm", start=2, input="second of a tie", tokens_in=3),
+        span("t", "root", start=9),  # the root comes first whatever its start time
+        {**span("u", "no-start", kind="llm", input="no time"), "start_time": None},
+        span("u", "x", "gone", kind="llm", start=1, input="orphan with time", tokens_in=4),
+    ]
+    spans = flag_anomalies(spans_frame(rows))
+    traces = {row["trace_id"]: row for row in build_traces(spans).to_dicts()}
+    assert traces["t"]["root_span_id"] == "root"
+    assert traces["t"]["input"] == "first of a tie"  # root has none: the earliest LLM input, row order on ties
+    assert traces["t"]["tokens_in"] == 3 + 50  # tie-b has an LLM child, so only the leaves count
+    assert traces["u"]["root_span_id"] == "x"  # an orphan counts as a root; the span without a start comes last
+    assert traces["u"]["input"] == "orphan with time"

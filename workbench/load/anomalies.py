@@ -17,8 +17,10 @@ import numpy as np
 import polars as pl
 
 
-def flag_anomalies(spans: pl.DataFrame) -> pl.DataFrame:
+def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
     """Return ``spans`` with the four anomaly flag columns computed.
+
+    ``graph`` is :func:`span_graph` of ``spans`` when the caller already has it.
 
     Examples
     --------
@@ -33,7 +35,7 @@ def flag_anomalies(spans: pl.DataFrame) -> pl.DataFrame:
             pl.lit(None, dtype=pl.Boolean).alias(c)
             for c in ("is_duplicate", "is_orphan", "in_cycle", "ends_before_start")
         )
-    node, parent = _node_indices(spans)
+    node, parent = graph if graph is not None else span_graph(spans)
     n_nodes = int(node.max()) + 1
     copies = np.bincount(node, minlength=n_nodes)
     parent_of_node = np.full(n_nodes, -1, dtype=np.int64)
@@ -49,7 +51,7 @@ def flag_anomalies(spans: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _node_indices(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def span_graph(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per row: an integer id of its (trace_id, span_id), and of its parent (-1 = none/unknown).
 
     Keys are 64-bit hashes of (trace_id, span_id), so the lookups are integer

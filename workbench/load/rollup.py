@@ -23,18 +23,22 @@ import numpy as np
 import polars as pl
 
 from workbench import schema
+from workbench.load.anomalies import span_graph
 
 OUTCOME_NAMES = ("passed", "pass", "success", "resolved", "task_success", "outcome", "correct")
 PASS_LABELS = ("pass", "passed", "true", "yes", "success", "resolved", "correct", "ok")
 
 
-def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None) -> pl.DataFrame:
+def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
+                 graph: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
     """One row per trace (``schema.TRACES``), derived from spans and feedback.
 
     "First" and "last" below mean in the order root first, then start time,
     then row. That order is computed once as a rank per span (a sort of three
     narrow keys); the group-by then takes minima of ranks and reads the text
     columns once per trace by row index, so no wide copy of the spans is made.
+    ``graph`` is :func:`workbench.load.anomalies.span_graph` of ``spans`` when
+    the caller already has it (it finds the LLM leaves).
 
     Examples
     --------
@@ -46,7 +50,7 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None) -> p
     if spans.is_empty():
         return schema.empty(schema.TRACES)
     order, rank = _span_order(spans)
-    keys = _keys(spans, rank)
+    keys = _keys(spans, rank, graph if graph is not None else span_graph(spans))
     rank_col, llm, leaf = pl.col("_rank"), pl.col("_is_llm"), pl.col("_is_leaf_llm")
     has_tags = "tags" in spans.columns and spans["tags"].null_count() < spans.height
     tags = (
@@ -115,11 +119,14 @@ _IS_ROOT = pl.col("is_orphan").fill_null(False) | pl.col("parent_span_id").is_nu
 
 
 def _span_order(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Rows in the order root first, then start time, then row; and each row's rank in it."""
-    order = spans.select(
-        pl.arg_sort_by([_IS_ROOT, pl.col("start_time"), pl.int_range(pl.len())],
-                       descending=[True, False, False], nulls_last=True)
-    ).to_series().to_numpy()
+    """Rows in the order root first, then start time, then row; and each row's rank in it.
+
+    One integer key and a stable sort: roots below ``2**60``, other spans from
+    ``2**61``, a span without a start time last in its class.
+    """
+    start = pl.col("start_time").dt.epoch("us").fill_null(1 << 59) if "start_time" in spans.columns else pl.lit(0)
+    key = pl.when(_IS_ROOT).then(pl.lit(0, dtype=pl.Int64)).otherwise(pl.lit(1 << 61, dtype=pl.Int64)) + start
+    order = spans.select(pl.arg_sort_by(key, maintain_order=True)).to_series().to_numpy()
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return order, rank
@@ -137,12 +144,13 @@ def _first_valid(valid: pl.Series, preferred: pl.Series, fallback: pl.Series) ->
     return pl.select(pl.when(use_preferred).then(preferred).otherwise(fallback)).to_series()
 
 
-def _keys(spans: pl.DataFrame, rank: np.ndarray) -> pl.DataFrame:
+def _keys(spans: pl.DataFrame, rank: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) -> pl.DataFrame:
     """Narrow per-span columns for the trace group-by."""
-    parent = pl.col("parent_span_id")
     is_llm = pl.col("kind") == "llm"
-    self_hash = pl.struct("trace_id", "span_id").hash(7)
-    parent_hash = pl.struct("trace_id", parent.alias("span_id")).hash(7)
+    llm = spans.select(is_llm.fill_null(False)).to_series().to_numpy()
+    node, parent = graph
+    has_llm_child = np.zeros(int(node.max()) + 1 if len(node) else 0, dtype=bool)
+    has_llm_child[parent[llm & (parent >= 0)]] = True
     flags = [pl.col(c).fill_null(False).cast(pl.Int64) for c in schema.SPAN_ANOMALY_FLAGS if c in spans.columns]
     has_tags = "tags" in spans.columns and spans["tags"].null_count() < spans.height
     return spans.select(
@@ -157,8 +165,7 @@ def _keys(spans: pl.DataFrame, rank: np.ndarray) -> pl.DataFrame:
         (pl.col("status") == "error").fill_null(False).alias("_is_error"),
         (pl.col("kind") == "tool").fill_null(False).alias("_is_tool"),
         is_llm.fill_null(False).alias("_is_llm"),
-        (is_llm & ~self_hash.is_in(parent_hash.filter(is_llm & parent.is_not_null()).implode()))
-        .fill_null(False).alias("_is_leaf_llm"),
+        pl.Series("_is_leaf_llm", llm & ~has_llm_child[node]),
         (pl.sum_horizontal(flags) if flags else pl.lit(0, dtype=pl.Int64)).alias("_anomalies"),
         *(pl.col(c).is_not_null().alias(f"_has_{c}") for c in (*_FIRST_VALUE_COLUMNS, "input", "output")),
     )
