@@ -174,3 +174,26 @@ def test_small_blocks_reuse_buffers_and_keep_line_numbers(tmp_path, monkeypatch,
     fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
     slow = otlp.read_python(str(path), read_bytes(path)).conformed()
     assert _rows(fast.spans) == _rows(slow.spans)
+
+
+def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_first(tmp_path, monkeypatch):
+    from workbench.load._base import LoadError
+
+    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_otlp_fast, "MIN_SPLIT_BYTES", 4 << 10)
+    path = _write(tmp_path, "span", n=600)
+    lines = path.read_bytes().split(b"\n")
+    odd = orjson.loads(lines[40])
+    odd["status"] = {"code": 7}  # a complex row: the reference reader reports an unknown status code
+    lines[40] = orjson.dumps(odd)
+    lines[45] = lines[45][:25]  # a bad line in the same block, after it
+    path.write_bytes(b"\n".join(lines))
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert _rows(fast.spans) == _rows(slow.spans)
+    assert [(p.line, p.reason) for p in fast.problems] == [(p.line, p.reason) for p in slow.problems]
+    assert [p.line for p in fast.problems] == [41, 46]
+    assert stats.blocks_failed >= 2 and stats.lines_line_by_line < 100
+    with pytest.raises(LoadError, match=":41"):
+        _otlp_fast.read_bytes_fast(str(path), None, strict=True)

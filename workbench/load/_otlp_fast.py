@@ -99,12 +99,6 @@ class _Block:
             start, line = cut, line + len(newlines)
         return pieces
 
-    def slice(self, start: int, end: int) -> _Block:
-        """The lines in bytes ``[start, end)`` (both at line starts) as a block."""
-        inside = self.newlines[(self.newlines >= start) & (self.newlines < end)]
-        first_line = self.first_line + int(np.searchsorted(self.newlines, start))
-        return _Block(first_line, self.offset + start, self.data[start:end], inside - start)
-
     def line_pieces(self, lines: np.ndarray) -> list[tuple[int, int, bytes]]:
         """``(line_no, byte_offset, bytes)`` of the given 0-based lines."""
         starts = np.concatenate([[0], self.newlines + 1])
@@ -150,12 +144,11 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
                         problems)
 
 
-def _collect(parts: list[ReaderResult], frames: list, feedback: list, problems: list) -> None:
-    for part in parts:
-        if part.spans.height:
-            frames.append(part.spans)
-        feedback.append(part.feedback)
-        problems.extend(part.problems)
+def _collect(part: ReaderResult, frames: list, feedback: list, problems: list) -> None:
+    if part.spans.height:
+        frames.append(part.spans)
+    feedback.append(part.feedback)
+    problems.extend(part.problems)
 
 
 def _chain(first, rest):
@@ -236,64 +229,81 @@ def _parse_block(block: _Block, shape: str) -> pa.Table | None:
     return table
 
 
-def _read_parsed(source, block, parsing, shape, strict, stats) -> list[ReaderResult]:
+def _read_parsed(source, block, parsing, shape, strict, stats) -> ReaderResult:
     table = parsing.result()
-    if table is not None:
-        return [_flatten_block(source, block, table, shape, strict, stats)]
-    return _read_block(source, block, shape, strict, stats, parsed=True)
+    good, bad = ([(block, table)], []) if table is not None else _pieces_around_failures(block, shape, stats)
+    return _map_pieces(source, good, bad, shape, strict, stats)
 
 
-def _read_block(source, block, shape, strict, stats, *, parsed=False) -> list[ReaderResult]:
-    """One block through the fast path, or halves of it, or line by line."""
-    from workbench.load import otlp
+def _pieces_around_failures(block: _Block, shape: str, stats: FastStats) -> tuple[list, list[_Block]]:
+    """A block whose parse failed, cut (recursively, in eighths) into parsed pieces and small bad pieces."""
+    good: list[tuple[_Block, pa.Table]] = []
+    bad: list[_Block] = []
 
-    table = None if parsed else _parse_block(block, shape)
-    if table is not None:
-        return [_flatten_block(source, block, table, shape, strict, stats)]
-    stats.blocks_failed += 1
-    pieces = block.split(SPLIT_PARTS) if len(block.data) > MIN_SPLIT_BYTES else [block]
-    if len(pieces) == 1:
-        stats.lines_line_by_line += block.n_lines
-        return [otlp.read_python_pieces(source, [(block.first_line, block.offset, bytes(block.data))], strict=strict)]
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-parse-piece") as pool:
-        tables = list(pool.map(lambda piece: _parse_block(piece, shape), pieces))
-    results: list[ReaderResult] = []
-    run: list[tuple[_Block, pa.Table]] = []  # consecutive good pieces are mapped together
-    for piece, table in [*zip(pieces, tables, strict=True), (None, None)]:
-        if table is not None:
-            run.append((piece, table))
-            continue
-        if run:
-            merged = block.slice(run[0][0].offset - block.offset, run[-1][0].offset - block.offset + len(run[-1][0].data))
-            results.append(_flatten_block(source, merged, pa.concat_tables(t for _, t in run), shape, strict, stats))
-            run = []
-        if piece is not None:
-            results.extend(_read_block(source, piece, shape, strict, stats, parsed=True))
-    return results
+    def cut(failed: _Block) -> None:
+        stats.blocks_failed += 1
+        parts = failed.split(SPLIT_PARTS) if len(failed.data) > MIN_SPLIT_BYTES else [failed]
+        if len(parts) == 1:
+            bad.append(failed)
+            return
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-parse-piece") as pool:
+            tables = list(pool.map(lambda part: _parse_block(part, shape), parts))
+        for part, table in zip(parts, tables, strict=True):
+            if table is not None:
+                good.append((part, table))
+            else:
+                cut(part)
+
+    cut(block)
+    return good, bad
 
 
-def _flatten_block(source, block, table, shape, strict, stats) -> ReaderResult:
+def _map_pieces(source, good, bad, shape, strict, stats) -> ReaderResult:
+    """Map all parsed pieces of a block in one go; read bad pieces and complex lines by reference, in line order.
+
+    Mapping has a fixed cost per call, so the parsed pieces around a bad line
+    are mapped together rather than run by run.
+    """
     from workbench.load import otlp
     from workbench.load._otlp_columns import span_columns
 
-    spans, line_idx, resource = _span_rows(table, shape)
-    del table
-    frame, complex_rows = span_columns(spans, resource)
-    del spans, resource
-    bad_lines = np.unique(line_idx[complex_rows]) if complex_rows.any() else np.empty(0, dtype=np.int64)
-    keep = ~np.isin(line_idx, bad_lines) if len(bad_lines) else None
-    fast = frame if keep is None else frame.filter(pl.Series(keep))
-    fast = fast.with_columns(
-        pl.Series("source_line", (line_idx if keep is None else line_idx[keep]) + block.first_line),
-        pl.lit(source).alias("source_file"),
-    ).select(otlp.SPAN_COLUMNS)
-    stats.rows_columnar += fast.height
-    if not len(bad_lines):
+    reference = [(piece.first_line, piece.offset, bytes(piece.data)) for piece in bad]
+    stats.lines_line_by_line += sum(piece.n_lines for piece in bad)
+    fast = None
+    if good:
+        table = good[0][1] if len(good) == 1 else pa.concat_tables(t for _, t in good)
+        spans, row_idx, resource = _span_rows(table, shape)
+        del table
+        frame, complex_rows = span_columns(spans, resource)
+        del spans, resource
+        line_of_row = np.concatenate([piece.first_line + np.arange(piece.n_lines) for piece, _ in good])
+        complex_lines = np.unique(row_idx[complex_rows]) if complex_rows.any() else np.empty(0, dtype=np.int64)
+        keep = ~np.isin(row_idx, complex_lines) if len(complex_lines) else None
+        fast = frame if keep is None else frame.filter(pl.Series(keep))
+        fast = fast.with_columns(
+            pl.Series("source_line", line_of_row[row_idx if keep is None else row_idx[keep]]),
+            pl.lit(source).alias("source_file"),
+        ).select(otlp.SPAN_COLUMNS)
+        stats.rows_columnar += fast.height
+        stats.lines_line_by_line += len(complex_lines)
+        reference += _line_pieces([piece for piece, _ in good], complex_lines)
+    if not reference:
         return ReaderResult("otlp", fast)
-    stats.lines_line_by_line += len(bad_lines)
-    slow = otlp.read_python_pieces(source, block.line_pieces(bad_lines), strict=strict)
-    merged = pl.concat([fast, slow.spans], how="vertical").sort("source_line", maintain_order=True)
-    return ReaderResult("otlp", merged, slow.feedback, slow.problems)
+    slow = otlp.read_python_pieces(source, sorted(reference), strict=strict)
+    spans = slow.spans if fast is None else pl.concat([fast, slow.spans], how="vertical").sort(
+        "source_line", maintain_order=True)
+    return ReaderResult("otlp", spans, slow.feedback, slow.problems)
+
+
+def _line_pieces(pieces: list[_Block], rows: np.ndarray) -> list[tuple[int, int, bytes]]:
+    """``(line_no, byte_offset, bytes)`` of rows numbered across ``pieces`` (row ``i`` is the i-th line)."""
+    bounds = np.cumsum([0] + [piece.n_lines for piece in pieces])
+    out = []
+    for i, piece in enumerate(pieces):
+        local = rows[(rows >= bounds[i]) & (rows < bounds[i + 1])] - bounds[i]
+        if len(local):
+            out.extend(piece.line_pieces(local))
+    return out
 
 
 def _flat(list_array: pa.Array) -> tuple[pa.Array, np.ndarray]:
