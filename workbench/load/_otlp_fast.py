@@ -1,13 +1,13 @@
 """Columnar fast path for OTLP JSON Lines (one span, or one Collector request, per line).
 
 The file is read in blocks of whole lines (32 MiB, read straight into one
-buffer, never copied). Each block is parsed by ``pyarrow.json`` into one
-fixed OTLP schema (:mod:`workbench.load._otlp_arrow`) on a worker thread while
-the previous block is mapped
+buffer, never copied). Two worker threads parse the next blocks with
+``pyarrow.json`` into one fixed OTLP schema (:mod:`workbench.load._otlp_arrow`)
+while the main thread maps the oldest
 (:mod:`workbench.load._otlp_columns`: polars kernels, keys dictionary-encoded
 so per-key decisions are made once per distinct key). Each block's rows
 become a polars frame at once and the block's bytes and Arrow tables are
-dropped, so memory holds the output plus about two blocks.
+dropped, so memory holds the output plus about three blocks.
 
 Anything this path cannot take exactly goes to the line-by-line reader
 (:func:`workbench.load.otlp.read_python_pieces`), which is the reference:
@@ -15,7 +15,8 @@ Anything this path cannot take exactly goes to the line-by-line reader
 * a block that fails to parse, has blank or non-``{`` lines, invalid UTF-8, a
   NaN token, duplicate JSON keys or unknown fields is cut in eight pieces,
   recursively, until the bad part is small, and that part is read line by line
-  (so a bad line costs about one more parse of its block);
+  (so a bad line costs about one more parse of its block); the pieces that
+  parse are mapped together in one call;
 * a line holding a span with events, links, flattened OpenInference messages,
   annotations, retrieval documents, tags, array / kvlist / bytes values, a
   mapped attribute of an unexpected type, or an odd id / timestamp is read
