@@ -197,3 +197,28 @@ def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_fir
     assert stats.blocks_failed >= 2 and stats.lines_line_by_line < 100
     with pytest.raises(LoadError, match=":41"):
         _otlp_fast.read_bytes_fast(str(path), None, strict=True)
+
+
+@pytest.mark.parametrize("first", [b"\xef\xbb\xbf", b'{"traceId": "cut', b"not json at all", b"[1, 2]"])
+def test_bom_or_bad_first_line_keeps_the_columnar_path(tmp_path, monkeypatch, first):
+    monkeypatch.setattr(_otlp_fast, "MIN_SPLIT_BYTES", 4 << 10)
+    path = _write(tmp_path, "span", n=300)
+    lines = path.read_bytes().split(b"\n")
+    lines[0] = first + lines[0] if first == b"\xef\xbb\xbf" else first
+    path.write_bytes(b"\n".join(lines))
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert stats.rows_columnar > 150  # not the whole file line by line
+    assert _rows(fast.spans) == _rows(slow.spans)
+    assert [(p.line, p.byte_offset, p.reason) for p in fast.problems] == [(p.line, p.byte_offset, p.reason) for p in slow.problems]
+
+
+def test_a_pretty_printed_document_still_goes_to_the_reference_reader(tmp_path):
+    spans = [_span(random.Random(3), i) for i in range(5)]
+    document = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "x"}, "spans": spans}]}]}
+    path = tmp_path / "doc.json"
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
+    assert stats.rows_columnar == 0 and fast.spans.height == 5 and not fast.problems

@@ -48,6 +48,7 @@ PARSE_WORKERS = 2  # blocks parsed at once (one pyarrow thread each) while the m
 RING_BUFFERS = PARSE_WORKERS + 1
 SPLIT_PARTS = 8  # a block that fails to parse is cut in this many pieces, recursively
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -121,9 +122,9 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
     first = next(blocks, None)
     if first is None:
         return otlp.read_python_pieces(source, [], strict=strict)
-    head = bytes(first.data[: int(first.newlines[0])] if len(first.newlines) else first.data)
-    if not _is_object_line(head):
-        # a (pretty-printed) single document, an array, or a bad first line: the reference reader
+    head = _first_record_line(first)
+    if head is None:
+        # a (pretty-printed) single document or an array: the reference reader
         whole = bytes(first.data) + b"".join(bytes(block.data) for block in blocks)
         return otlp.read_python(source, whole, strict=strict)
     shape = "request" if b'"resourceSpans"' in head[:4096] else "span"
@@ -158,13 +159,32 @@ def _chain(first, rest):
 
 
 def _is_object_line(line: bytes) -> bool:
-    stripped = line.strip()
-    if stripped.startswith(b"\xef\xbb\xbf"):
-        return False
     try:
-        return isinstance(orjson.loads(stripped), dict)
+        return isinstance(orjson.loads(line.strip()), dict)
     except orjson.JSONDecodeError:
         return False
+
+
+def _first_record_line(first: _Block, look_at: int = 100) -> bytes | None:
+    """The first JSON-object line of a JSON Lines file, or ``None`` when the file may be one JSON document.
+
+    A file whose first line is an object is JSON Lines. When it is not (a
+    BOM, a bad first line), the file is JSON Lines only if it cannot be one
+    document: orjson then fails before the end of the first block, whereas a
+    document too big for the block runs into the block's end.
+    """
+    starts = [0, *(int(i) + 1 for i in first.newlines[:look_at])]
+    lines = [bytes(first.data[a:b]) for a, b in zip(starts, [*starts[1:], len(first.data)], strict=False)]
+    lines[0] = lines[0].removeprefix(_BOM)
+    if _is_object_line(lines[0]):
+        return lines[0]
+    try:
+        orjson.loads(memoryview(first.data)[3 if bytes(first.data[:3]) == _BOM else 0:])
+        return None  # one document (the reference reads it whole)
+    except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("unexpected end of data"):
+            return None  # ran into the end of the block: maybe a document longer than a block
+    return next((line for line in lines[1:] if _is_object_line(line)), None)
 
 
 def _iter_blocks(source: str, data: bytes | None):
