@@ -222,3 +222,20 @@ def test_a_pretty_printed_document_still_goes_to_the_reference_reader(tmp_path):
     stats = _otlp_fast.FastStats()
     fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
     assert stats.rows_columnar == 0 and fast.spans.height == 5 and not fast.problems
+
+
+def test_scope_attributes_are_kept(tmp_path):
+    spans = [_span(random.Random(5), i) for i in range(6)]
+    scope = {"name": "inst", "version": "1.0", "attributes": [{"key": "lib.flag", "value": {"boolValue": True}}]}
+    requests = [{"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": scope, "spans": spans[:3]}]}]},
+                {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "plain"}, "spans": spans[3:]}]}]}]
+    path = tmp_path / "scoped.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in requests) + b"\n")
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert _rows(fast.spans) == _rows(slow.spans)
+    scopes = [orjson.loads(a)["otel.scope"] for a in fast.spans["attributes"]]
+    assert scopes[0] == {"name": "inst", "version": "1.0", "attributes": {"lib.flag": True}}
+    assert scopes[5] == {"name": "plain"}
+    assert stats.rows_columnar == 3  # the plain scope's spans stay columnar

@@ -60,7 +60,8 @@ def _request(span_fields: list, resource: pa.DataType, scope: pa.DataType, extra
 
 SPAN_SCHEMA = pa.schema(_SPAN_FIELDS)
 REQUEST_SCHEMA = _request(_SPAN_FIELDS, pa.struct([("attributes", _KV), ("droppedAttributesCount", pa.int64())]),
-                          pa.struct([("name", STR), ("version", STR)]), [("schemaUrl", STR)])
+                          pa.struct([("name", STR), ("version", STR), ("attributes", _KV),
+                                     ("droppedAttributesCount", pa.int64())]), [("schemaUrl", STR)])
 
 _PINNED_KV = pa.list_(pa.struct([("key", STR), ("value", pa.struct([("stringValue", STR), ("intValue", STR)]))]))
 _PINNED_SPAN = [("traceId", STR), ("spanId", STR), ("parentSpanId", STR), ("name", STR), ("kind", pa.int64()),

@@ -127,12 +127,17 @@ def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.nd
 
 
 def scope_json(scope: pa.StructArray) -> tuple[pl.Series, np.ndarray]:
-    """Per scope: ``{"name": ..., "version": ...}`` with the non-empty ones (null when none), and odd scopes."""
+    """Per scope: ``{"name": ..., "version": ...}`` with the non-empty ones (null when none), and odd scopes.
+
+    A scope with attributes is odd: its spans go to the reference reader, which keeps them.
+    """
     frame = pl.from_arrow(pa.table({"name": scope.field("name"), "version": scope.field("version"),
-                                    "null": scope.is_null()}))
+                                    "null": scope.is_null(),
+                                    "n_attributes": pc.list_value_length(scope.field("attributes"))}))
     parts = [pl.when(~pl.col("null") & (pl.col(c) != "")).then(pl.lit(f'"{c}":') + json_string(pl.col(c)))
              for c in ("name", "version")]
     body = pl.concat_str(parts, separator=",", ignore_nulls=True)
     rare = pl.any_horizontal(pl.col(c).str.contains(RARE_CONTROL).fill_null(False) for c in ("name", "version"))
+    rare = rare | (pl.col("n_attributes") > 0).fill_null(False)  # scope attributes: the reference reader
     out = frame.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}")).alias("json"), rare.alias("rare"))
     return out["json"], out["rare"].to_numpy()

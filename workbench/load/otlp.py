@@ -36,7 +36,7 @@ from workbench.load._base import Problem, ReaderResult, raise_or_collect
 from workbench.load._records import iter_json_records, read_bytes
 
 FORMAT = "otlp"
-READER_VERSION = "1"
+READER_VERSION = "2"  # 2: scope attributes kept
 REASON_MISSING_FIELD = "missing required field"
 REASON_BAD_VALUE = "bad field value"
 REASON_TYPE_DRIFT = "type drift"
@@ -179,8 +179,13 @@ class _Builder:
             leftover["otel.resource"] = resource_attrs
             if "app_version" not in fields and isinstance(resource_attrs.get("service.version"), str):
                 fields["app_version"] = resource_attrs["service.version"]
-        if isinstance(scope, dict) and (scope.get("name") or scope.get("version")):
-            leftover["otel.scope"] = {k: scope[k] for k in ("name", "version") if scope.get(k)}
+        if isinstance(scope, dict):
+            kept = {k: scope[k] for k in ("name", "version") if scope.get(k)}
+            scope_attrs = otlp_attributes_to_dict(scope.get("attributes"))
+            if scope_attrs:
+                kept["attributes"] = scope_attrs
+            if kept:
+                leftover["otel.scope"] = kept
         trace_id, span_id = trace_id.lower(), span_id.lower()
         row = {
             **fields,
