@@ -254,3 +254,28 @@ def test_ui_export_of_traces_gives_root_spans_and_trace_scores():
                   ("trace", "user_rating", 1.0, None)]
     [problem] = result.problems
     assert (problem.line, problem.field, problem.reason) == (3, "id", "missing required field")
+
+
+def test_trace_list_and_observations_loaded_together_give_one_root(tmp_path):
+    from workbench.load import read_traces
+
+    traces = {"data": [{"id": "T1", "timestamp": "2025-05-02T08:00:00.000Z", "name": "refund-flow", "latency": 3.0,
+                        "input": "refund please", "output": "done", "totalCost": 0.5,
+                        "htmlPath": "/project/p/traces/T1", "observations": ["top", "gen"]}], "meta": {"page": 1}}
+    observations = {"data": [
+        {"id": "top", "traceId": "T1", "type": "SPAN", "name": "handle", "startTime": "2025-05-02T08:00:00.100Z",
+         "endTime": "2025-05-02T08:00:02.000Z", "parentObservationId": None},
+        {"id": "gen", "traceId": "T1", "type": "GENERATION", "name": "chat", "startTime": "2025-05-02T08:00:00.200Z",
+         "endTime": "2025-05-02T08:00:01.000Z", "parentObservationId": "top", "calculatedTotalCost": 0.02,
+         "usage": {"input": 10, "output": 5, "total": 15}},
+        {"id": "alone", "traceId": "T2", "type": "SPAN", "name": "other trace", "startTime": "2025-05-02T09:00:00Z",
+         "parentObservationId": None},
+    ], "meta": {"page": 1}}
+    (tmp_path / "traces.json").write_text(json.dumps(traces))
+    (tmp_path / "observations.json").write_text(json.dumps(observations))
+    result = read_traces(tmp_path, cache=False)
+    parents = dict(result.spans.select("span_id", "parent_span_id").iter_rows())
+    assert parents == {"T1": None, "top": "T1", "gen": "top", "alone": None}
+    row = result.traces.filter(pl.col("trace_id") == "T1").row(0, named=True)
+    assert (row["root_span_id"], row["n_spans"], row["input"], row["n_anomalies"]) == ("T1", 3, "refund please", 0)
+    assert row["cost_usd"] == pytest.approx(0.02)  # the LLM leaf's cost, not the trace total beside it

@@ -213,6 +213,9 @@ def observation_row(obs: dict, *, trace: dict | None = None, skip: Collection[st
     return row, {"feedback": fields["feedback"], "drift": fields["drift"], "bad": bad}
 
 
+SYNTHETIC_ROOT = "root span standing for a Langfuse trace exported without observations"
+
+
 def trace_span_row(trace: dict, *, skip: Collection[str] = ()) -> tuple[dict, list[tuple[str, str]]]:
     """A root span standing for a trace that came without observations (trace list / trace export).
 
@@ -232,7 +235,7 @@ def trace_span_row(trace: dict, *, skip: Collection[str] = ()) -> tuple[dict, li
                                                                       "userId", "tags", "metadata")
             and k not in skip and v is not None}
     kept["metadata"] = metadata or trace.get("metadata")
-    kept["synthetic"] = "root span standing for a Langfuse trace exported without observations"
+    kept["synthetic"] = SYNTHETIC_ROOT
     row = {
         "trace_id": trace_id,
         "span_id": trace_id,

@@ -54,7 +54,7 @@ from workbench.load._base import Problem, ReaderResult
 SAMPLE_EDGE = 1 << 20
 SAMPLE_BLOCK = 1 << 16
 SAMPLE_BLOCKS = 64
-CACHE_LAYOUT = "2"  # 2: Arrow IPC, set entries with the assembled tables
+CACHE_LAYOUT = "3"  # 2: Arrow IPC, set entries with the assembled tables; 3: Langfuse roots joined across files
 _PENDING: dict[Path, threading.Thread] = {}
 _PENDING_LOCK = threading.Lock()
 

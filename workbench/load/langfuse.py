@@ -30,6 +30,8 @@ import io
 import re
 from collections.abc import Iterator
 
+import polars as pl
+
 from workbench.load import _langfuse_map as lf
 from workbench.load._base import Problem, ReaderResult, raise_or_collect
 from workbench.load._records import iter_json_records, read_bytes
@@ -231,3 +233,26 @@ class _Builder(ProblemLog):
             if row.get("trace_id") is not None:
                 row["trace_id"] = normalize_id(row["trace_id"])
             self.feedback.append(row)
+
+
+def attach_to_trace_roots(spans: pl.DataFrame) -> pl.DataFrame:
+    """Parent top-level observations to the root span a trace list gave their trace.
+
+    A trace list (API page or UI export) gives each trace a root span of its
+    own (``span_id == trace_id``); an observations file loaded beside it gives
+    the trace's top-level observations with no parent. Langfuse shows them
+    under the trace, so they are made children of that root instead of a
+    second root. Spans of other formats are untouched.
+    """
+    if spans.is_empty() or "langfuse" not in spans["source_format"].unique().to_list():
+        return spans
+    langfuse = pl.col("source_format") == FORMAT
+    top_level = langfuse & pl.col("parent_span_id").is_null()
+    trace_root = top_level & (pl.col("span_id") == pl.col("trace_id")) & pl.col("attributes").str.contains(
+        lf.SYNTHETIC_ROOT, literal=True).fill_null(False)
+    with_root = spans.filter(trace_root)["trace_id"].unique()
+    if with_root.is_empty():
+        return spans
+    adopt = top_level & ~trace_root & pl.col("trace_id").is_in(with_root.implode())
+    return spans.with_columns(pl.when(adopt).then(pl.col("trace_id")).otherwise(pl.col("parent_span_id"))
+                              .alias("parent_span_id"))

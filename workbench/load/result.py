@@ -11,6 +11,7 @@ import polars as pl
 from workbench import _html, schema
 from workbench.load._base import Problem, ReaderResult, problems_frame
 from workbench.load.anomalies import flag_anomalies, span_graph
+from workbench.load.langfuse import attach_to_trace_roots
 from workbench.load.rollup import build_sessions, build_traces
 
 FILES: dict[str, pl.DataType] = {
@@ -174,6 +175,7 @@ def assemble(parts: Sequence[tuple[ReaderResult, dict[str, Any]]], *, extra_prob
         pl.concat([c.feedback for c in conformed], how="vertical") if conformed else schema.empty(schema.FEEDBACK)
     )
     all_problems = [p for c in conformed for p in c.problems] + list(extra_problems)
+    spans = attach_to_trace_roots(spans)
     graph = span_graph(spans) if spans.height else None
     spans = flag_anomalies(spans, graph)
     traces = build_traces(spans, feedback, graph)
