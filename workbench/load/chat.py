@@ -46,10 +46,11 @@ from typing import Any
 
 from workbench.load._base import Problem, ReaderResult, raise_or_collect
 from workbench.load._custom import MISSING, field_path, load_files, lookup, stable_id
-from workbench.load._records import excerpt, iter_json_records, read_bytes
+from workbench.load._records import iter_json_records, read_bytes
 from workbench.load._vendor import (
     REASON_BAD_VALUE,
     REASON_MISSING_FIELD,
+    ProblemLog,
     decode_json,
     duration_ms,
     feedback_frame,
@@ -169,19 +170,18 @@ def _records_of(parsed: Any, records_path: str | None, builder: _TranscriptBuild
         yield 0, "", parsed
 
 
-class _TranscriptBuilder:
+class _TranscriptBuilder(ProblemLog):
     def __init__(self, source: str, options: _Options, problems: list[Problem], strict: bool):
-        self.source, self.options, self.problems, self.strict = source, options, problems, strict
+        super().__init__(source, problems, strict)
+        self.options = options
         self.rows: list[dict] = []
         self.feedback: list[dict] = []
         self.outcomes_seen: set[str] = set()
         self.n_records = 0
 
-    def problem(self, line: int, offset: int | None, reason: str, field: str | None, detail: str,
+    def problem(self, line: int | None, offset: int | None, reason: str, field: str | None, detail: str,
                 record: Any = None) -> None:
-        shown = excerpt(json_text(record).encode()) if record is not None else None
-        raise_or_collect(self.problems, Problem(self.source, line, offset, reason, field=field or None, detail=detail,
-                                                excerpt=shown), strict=self.strict)
+        super().problem(line, offset, reason, field or None, detail, record)
 
     def add(self, record: Any, *, line: int, offset: int, index: int, where: str) -> None:
         opts = self.options
