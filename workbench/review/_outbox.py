@@ -1,10 +1,9 @@
 """A local, per-writer outbox for label events that could not be saved yet.
 
-One JSON record per line, each record written as ``"\\n" + json + "\\n"`` with one
-``os.write`` on an ``O_APPEND`` descriptor, then ``fsync``: a torn tail left by a
-killed process never glues onto the next record, and unparseable lines are
-skipped on read (reliability.md 1.4). Use one outbox file per kernel (writer) on a
-local disk; the store drains it on its next successful save.
+Records are framed and fsync'd by :mod:`workbench.review._local_log`, so a torn
+tail left by a killed process is skipped on read (reliability.md 1.4). Use one
+outbox file per kernel (writer) on a local disk; the store drains it on its next
+successful save.
 """
 
 from __future__ import annotations
@@ -15,25 +14,22 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-import orjson
-
-from workbench._fsync import fsync_directory
+from workbench.review import _local_log
 from workbench.review.events import LabelEvent
 
 
 def _encode(event: LabelEvent) -> bytes:
     row = event.to_row()
     row["created_at"] = event.created_at.isoformat()
-    return b"\n" + orjson.dumps(row) + b"\n"
+    return _local_log.frame(row)
 
 
-def _decode(line: bytes) -> LabelEvent | None:
+def _decode(row: dict) -> LabelEvent | None:
     try:
-        row = orjson.loads(line)
         row["created_at"] = datetime.fromisoformat(row["created_at"])
         return LabelEvent.from_row(row)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None  # a torn or foreign line: skipped, never glued to the next record
+    except (KeyError, TypeError, ValueError):
+        return None  # a foreign record: skipped
 
 
 class Outbox:
@@ -58,13 +54,7 @@ class Outbox:
         with self._lock:
             if any(e.event_id == event.event_id for e in self._read()):
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, _encode(event))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _local_log.append(self.path, _encode(event))
 
     def pending(self) -> list[LabelEvent]:
         """The waiting events in the order they were added (each event once)."""
@@ -76,27 +66,13 @@ class Outbox:
         done = set(event_ids)
         with self._lock:
             keep = [e for e in self._read() if e.event_id not in done]
-            if not self.path.exists():
-                return
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, b"".join(_encode(e) for e in keep))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            fsync_directory(self.path.parent)
+            if self.path.exists():
+                _local_log.rewrite(self.path, (_encode(e) for e in keep))
 
     def _read(self) -> list[LabelEvent]:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
         seen: dict[str, LabelEvent] = {}
-        for line in data.split(b"\n"):
-            if line.strip():
-                event = _decode(line)
-                if event is not None and event.event_id not in seen:
-                    seen[event.event_id] = event
+        for row in _local_log.records(self.path):
+            event = _decode(row)
+            if event is not None and event.event_id not in seen:
+                seen[event.event_id] = event
         return list(seen.values())

@@ -6,14 +6,17 @@ to a typed public method, so the whole review flow can be driven (and tested) fr
 Python. "Saved" is reported only after the store committed; a failed save keeps
 the form, reports NOT SAVED, and the next :meth:`ReviewSession.submit` retries the
 SAME event (same ``event_id``), so a save that did commit is never stored twice.
+Unsaved forms are kept as drafts on local disk (:mod:`workbench.review.drafts`), so
+a killed kernel loses at most a couple of seconds of typing.
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -21,6 +24,7 @@ import polars as pl
 from workbench._frames import as_polars
 from workbench._html import Safe, join, tag
 from workbench._html.trace import RenderedTrace, header_html, page_html, standalone_page, trace_html
+from workbench.review import drafts as _drafts
 from workbench.review.conversation import Message, TreeRow, conversation, metadata_summary, span_tree
 from workbench.review.events import (
     DEFAULT_VOCABULARY,
@@ -118,6 +122,9 @@ class ReviewSession:
         A :class:`~workbench.review.taxonomy.Taxonomy`; default: the store's, authored by ``reviewer``.
     clock
         Monotonic seconds (tests inject a fake clock).
+    drafts
+        Where unsaved forms are kept (a path); default beside a SQLite store, or in the
+        user cache for PostgreSQL; ``False`` keeps them in memory only.
 
     Examples
     --------
@@ -128,7 +135,8 @@ class ReviewSession:
 
     def __init__(self, traces: Any, spans: Any, *, store: Any, reviewer: str, queue: Any = None,
                  vocabulary: Vocabulary | None = None, taxonomy: Any = None,
-                 clock: Callable[[], float] = time.monotonic, saturation_window: int = 20) -> None:
+                 clock: Callable[[], float] = time.monotonic, saturation_window: int = 20,
+                 drafts: Any = None) -> None:
         if not isinstance(reviewer, str) or not reviewer.strip():
             raise ValueError(f"reviewer must be a non-empty name, got {reviewer!r}")
         self.traces = as_polars(traces, name="traces")
@@ -160,6 +168,14 @@ class ReviewSession:
         self._lead_times: list[int] = lead[-THROUGHPUT_WINDOW:]
         self._items: OrderedDict[str, ReviewItem] = OrderedDict()
         self._drafts: dict[str, Form] = {}
+        self._restored: set[str] = set()
+        self._draft_box = None if drafts is False else _drafts.DraftBox(
+            _drafts.default_path(store) if drafts in (None, True) else drafts)
+        if self._draft_box is not None:
+            self._restore_drafts(mine)
+        box, who = self._draft_box, self.reviewer
+        self._draft_writer = _drafts.DraftWriter(lambda tid, form: box.put(who, tid, form) if box else None)
+        weakref.finalize(self, self._draft_writer.flush)  # at exit: write what is waiting
         self._history: list[LabelEvent] = []
         self._pending: dict[str, tuple[Form, LabelEvent]] = {}  # trace id -> failed save to retry
         self._pending_undo: LabelEvent | None = None
@@ -170,6 +186,27 @@ class ReviewSession:
         self.position = queue.resume_position(mine, reviewer=self.reviewer) if len(queue) else 0
         self.position = min(self.position, max(len(queue) - 1, 0))
         self._show()
+
+    def _restore_drafts(self, mine: pl.DataFrame) -> None:
+        """Unsaved forms a killed or closed session left; a label saved after a draft wins over it."""
+        saved_at = dict(zip(mine["trace_id"].to_list(), mine["created_at"].to_list(), strict=True))
+        for trace_id, record in self._draft_box.drafts(self.reviewer).items():
+            fields = _drafts.form_fields(record["form"])
+            if fields is None or (trace_id in saved_at and saved_at[trace_id] >= record["at"]):
+                continue
+            self._drafts[trace_id] = Form(**fields)
+            self._restored.add(trace_id)
+
+    def flush_drafts(self) -> None:
+        """Write unsaved forms to the drafts file now (otherwise within :data:`~workbench.review.drafts.DRAFT_INTERVAL_S`)."""
+        self._draft_writer.flush()
+
+    def _forget_draft(self, trace_id: str) -> None:
+        self._drafts.pop(trace_id, None)
+        self._restored.discard(trace_id)
+        self._draft_writer.forget(trace_id)
+        if self._draft_box is not None:
+            self._draft_box.clear(self.reviewer, trace_id)
 
     # -- what is on screen ---------------------------------------------------------------------
     def current(self) -> ReviewItem | None:
@@ -226,6 +263,9 @@ class ReviewSession:
         if draft is not None:
             self._form = draft
             self.save_state = "error" if item.trace_id in self._pending else "draft"
+            if item.trace_id in self._restored:
+                self.message = "draft restored: not saved yet"
+                return
         elif self._existing is not None:
             e = self._existing
             self._form = Form(e.verdict, e.categories, e.note or "", e.corrected_output or item.original_output,
@@ -262,6 +302,7 @@ class ReviewSession:
         item = self.current()
         if item is not None:
             self._drafts[item.trace_id] = self._form
+            self._draft_writer.changed(item.trace_id, asdict(self._form))
         self.save_state = "draft" if self.save_state != "error" else "error"
         return self._form
 
@@ -344,7 +385,7 @@ class ReviewSession:
             return SaveResult(False, self.message)
         if self._existing is not None and item.trace_id not in self._pending and self._same_as_existing(item, form):
             self.save_state, self.message = "saved", "unchanged"
-            self._drafts.pop(item.trace_id, None)
+            self._forget_draft(item.trace_id)
             return SaveResult(True, "unchanged", self._existing)
         event = self._event_for(item, form)
         self._pending[item.trace_id] = (form, event)
@@ -359,7 +400,7 @@ class ReviewSession:
         self._existing = event
         self._history.append(event)
         self._labelled.add(item.trace_id)
-        self._drafts.pop(item.trace_id, None)
+        self._forget_draft(item.trace_id)
         if event.lead_time_ms is not None:
             self._lead_times = (self._lead_times + [event.lead_time_ms])[-THROUGHPUT_WINDOW:]
         self._saturation = None
