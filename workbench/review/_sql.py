@@ -16,7 +16,7 @@ TABLES_CACHE: dict[str, Any] = {}
 
 
 def tables() -> dict[str, Any]:
-    """The two append-only tables (built once, on first use, so sqlalchemy loads lazily)."""
+    """The two append-only tables and the meta table (built once, on first use, so sqlalchemy loads lazily)."""
     if TABLES_CACHE:
         return TABLES_CACHE
     import sqlalchemy as sa
@@ -70,7 +70,13 @@ def tables() -> dict[str, Any]:
         sa.Column("recorded_at", sa.DateTime, server_default=sa.func.current_timestamp()),
         sqlite_autoincrement=True,
     )
-    TABLES_CACHE.update(metadata=metadata, labels=labels, taxonomy=taxonomy)
+    meta = sa.Table(  # the store's schema version (workbench.review._migrations)
+        "workbench_meta",
+        metadata,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    TABLES_CACHE.update(metadata=metadata, labels=labels, taxonomy=taxonomy, meta=meta)
     return TABLES_CACHE
 
 

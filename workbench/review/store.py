@@ -39,6 +39,7 @@ import orjson
 import polars as pl
 
 from workbench._fsync import fsync_directory, fsync_file
+from workbench.review import _migrations
 from workbench.review._backend import (
     PROC_MOUNTS,
     USE_INSTEAD,
@@ -46,12 +47,13 @@ from workbench.review._backend import (
     looks_like_duckdb,
     resolve_target,
 )
+from workbench.review._migrations import StoreVersionError
 from workbench.review._outbox import Outbox
 from workbench.review._sql import APPEND_ONLY_TABLES, make_engine, postgres_triggers, sqlite_triggers, tables
 from workbench.review.events import LabelEvent, current_labels
 from workbench.schema import LABELS, conform
 
-__all__ = ["LabelNotSaved", "LabelStore", "UnsafeStoreError"]
+__all__ = ["LabelNotSaved", "LabelStore", "StoreVersionError", "UnsafeStoreError"]
 
 MIN_BUSY_TIMEOUT_MS = 30_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -182,10 +184,28 @@ class LabelStore:
         with self._write() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(73110501)")
+            existed = sa.inspect(conn).has_table("label_events")
             schema["metadata"].create_all(conn, checkfirst=True)
             triggers = postgres_triggers() if self.dialect == "postgresql" else sqlite_triggers()
             for statement in triggers:
                 conn.execute(sa.text(statement))
+            version = _migrations.read_version(conn)
+            if version is None and not existed:
+                _migrations.stamp(conn, version := _migrations.SCHEMA_VERSION)
+        self.schema_version = version or 0
+        _migrations.check_supported(self.schema_version, str(self))
+        self.migrated_from: int | None = None
+        self.migration_backup: Path | None = None
+        if self.schema_version < _migrations.SCHEMA_VERSION:
+            self.migration_backup = _migrations.migrate(self, self.schema_version)
+            self.migrated_from, self.schema_version = self.schema_version, _migrations.SCHEMA_VERSION
+
+    @property
+    def url_hash(self) -> str:
+        """A short name for this database (backups of a PostgreSQL store are named by it)."""
+        import hashlib
+
+        return hashlib.sha256(self._engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
 
     # -- labels -----------------------------------------------------------------------------
     @staticmethod
