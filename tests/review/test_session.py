@@ -249,3 +249,20 @@ def test_more_pages_a_long_field(store):
     assert next_offset == len(long_text) and remaining == 0 and "&lt;b&gt;" in html
     with pytest.raises(KeyError):
         s.more("f999", 0)
+
+
+def test_undo_after_a_taxonomy_rename_removes_the_label_and_its_remapped_copy(session, store):
+    session.add_category("refund_policy_missing", select=False)
+    session.set_verdict("pass")
+    assert session.submit().saved  # an earlier label of t0 ...
+    session.toggle_category("refund_policy_missing")
+    session.set_verdict("fail")
+    assert session.submit().saved  # ... replaced by this one, which the rename then re-maps
+    session.taxonomy.rename("refund_policy_missing", "no_refund_policy")
+    remapped = current_labels(store.events(trace_id="t0"))
+    assert remapped["categories"].to_list() == [["no_refund_policy"]]
+    result = session.undo()
+    assert result.saved and result.message == "undone"
+    now = current_labels(store.events(trace_id="t0"))
+    assert (now["verdict"].to_list(), now["categories"].to_list()) == (["pass"], [[]])  # back to before the label
+    assert store.events(trace_id="t0").filter(pl.col("action") == "retract").height == 2  # one transaction

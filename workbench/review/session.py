@@ -178,7 +178,7 @@ class ReviewSession:
         weakref.finalize(self, self._draft_writer.flush)  # at exit: write what is waiting
         self._history: list[LabelEvent] = []
         self._pending: dict[str, tuple[Form, LabelEvent]] = {}  # trace id -> failed save to retry
-        self._pending_undo: LabelEvent | None = None
+        self._pending_undo: list[LabelEvent] | None = None
         self._saturation: Any = None
         self._category_names: list[str] | None = None
         self.save_state = "new"
@@ -425,18 +425,24 @@ class ReviewSession:
         return result
 
     def undo(self) -> SaveResult:
-        """Retract the last label saved in this session (or the label on screen) and show that trace."""
-        target = self._pending_undo
-        if target is None:
+        """Retract the last label saved in this session (or the label on screen) and show that trace.
+
+        Labels a taxonomy change re-mapped from it since are retracted with it (one
+        transaction), so the trace shows what it had before that label.
+        """
+        targets = self._pending_undo
+        if targets is None:
             label = self._history[-1] if self._history else self._existing
             if label is None:
                 self.message = "nothing to undo"
                 return SaveResult(False, self.message)
-            target = new_retraction(label.trace_id, self.reviewer, supersedes=label.event_id)
+            targets = [new_retraction(label.trace_id, self.reviewer, supersedes=event_id)
+                       for event_id in self._built_on(label)]
+        target = targets[0]
         try:
-            self.store.save(target)
+            self.store.save_many(targets)
         except Exception as exc:
-            self._pending_undo = target
+            self._pending_undo = targets
             self.save_state, self.message = "error", f"UNDO NOT SAVED — {exc}"
             return SaveResult(False, self.message, target)
         self._pending_undo = None
@@ -450,6 +456,15 @@ class ReviewSession:
         self.save_state = "saved" if self._existing is not None else "new"
         self.message = "undone"
         return SaveResult(True, "undone", target)
+
+    def _built_on(self, label: LabelEvent) -> list[str]:
+        """``label``'s event id, then the ids of the later labels that supersede it in a chain (re-maps)."""
+        events = self.store.events(trace_id=label.trace_id, reviewer=self.reviewer)
+        successor = {s: e for e, s, a in events.select("event_id", "supersedes", "action").iter_rows() if a == "label"}
+        chain = [label.event_id]
+        while chain[-1] in successor and successor[chain[-1]] not in chain:
+            chain.append(successor[chain[-1]])
+        return chain
 
     # -- progress ------------------------------------------------------------------------------
     @property

@@ -9,8 +9,9 @@ same transaction as the taxonomy event; nothing is ever updated. Re-map event id
 derived from (taxonomy event, old label), so a retried change never doubles them.
 
 Labels saved later by a kernel that still shows the old names keep those names; call
-the change again (e.g. ``merge``) to re-map them. To undo a label after a re-map, retract
-the reviewer's *current* event (``store.current()``), which is the re-mapped one.
+the change again (e.g. ``merge``) to re-map them. :meth:`ReviewSession.undo
+<workbench.review.session.ReviewSession.undo>` retracts a label together with its re-mapped
+copies; by hand, retract the re-mapped event (``store.current()``) and the label it copied.
 
 :func:`saturation` is the "no new category in the last N reviewed traces" signal.
 
