@@ -16,16 +16,17 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import polars as pl
 
 from workbench._frames import as_polars
 from workbench._html import Safe, join, tag
-from workbench._html.trace import RenderedTrace, header_html, page_html, standalone_page, trace_html
+from workbench._html.trace import header_html, page_html, standalone_page, trace_html
 from workbench.review import drafts as _drafts
-from workbench.review.conversation import Message, TreeRow, conversation, metadata_summary, span_tree
+from workbench.review._forms import Form, ReviewItem, SaveResult, verdict_keys
+from workbench.review.conversation import conversation, metadata_summary, span_tree
 from workbench.review.events import (
     DEFAULT_VOCABULARY,
     LabelEvent,
@@ -33,73 +34,11 @@ from workbench.review.events import (
     current_labels,
     new_label,
     new_retraction,
-    trace_content_hash,
 )
 from workbench.review.queues import ReviewQueue, review_queue
 
-RESERVED_KEYS = frozenset("jksuh?0123456789")
 MAX_LEAD_MS = 600_000  # a decision longer than 10 minutes counts as 10 minutes (breaks)
 THROUGHPUT_WINDOW = 50
-
-
-def verdict_keys(vocabulary: Vocabulary) -> dict[str, str]:
-    """Keyboard key -> verdict: the first free letter of each verdict (``p``/``f`` by default).
-
-    Examples
-    --------
-    >>> verdict_keys(Vocabulary(("accepted", "corrected", "rejected", "escalated"), failing=("rejected",)))
-    {'a': 'accepted', 'c': 'corrected', 'r': 'rejected', 'e': 'escalated'}
-    """
-    keys: dict[str, str] = {}
-    for verdict in vocabulary.verdicts:
-        for letter in verdict.lower():
-            if letter.isalpha() and letter not in keys and letter not in RESERVED_KEYS:
-                keys[letter] = verdict
-                break
-    return keys
-
-
-@dataclass(frozen=True)
-class Form:
-    """What the reviewer has entered for the trace on screen."""
-
-    verdict: str | None = None
-    categories: tuple[str, ...] = ()
-    note: str = ""
-    corrected_output: str = ""
-    escalate: bool = False
-
-
-@dataclass(frozen=True)
-class SaveResult:
-    """The outcome of a save or undo: ``saved`` is True only after the store committed."""
-
-    saved: bool
-    message: str
-    event: LabelEvent | None = None
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """Everything shown for one trace (computed once per trace and cached)."""
-
-    position: int
-    trace_id: str
-    reason: str
-    spans: pl.DataFrame = field(repr=False)
-    trace: dict[str, Any] = field(repr=False)
-    messages: tuple[Message, ...] = field(repr=False)
-    tree: tuple[TreeRow, ...] = field(repr=False)
-    metadata: dict[str, Any] = field(repr=False)
-    rendered: RenderedTrace = field(repr=False)
-    original_output: str = field(default="", repr=False)
-
-    @property
-    def content_hash(self) -> str:
-        """``trace_content_hash`` of the spans (computed when first needed: at save time)."""
-        if "_hash" not in self.__dict__:
-            object.__setattr__(self, "_hash", trace_content_hash(self.spans))
-        return self.__dict__["_hash"]
 
 
 class ReviewSession:
