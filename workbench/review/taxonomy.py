@@ -333,10 +333,10 @@ class Saturation:
     @property
     def message(self) -> str:
         if self.n_reviewed < self.last_n:
-            return f"{self.n_reviewed} traces reviewed; saturation needs at least {self.last_n}"
+            return f"{self.n_reviewed} traces reviewed (all reviewers); saturation needs at least {self.last_n}"
         if self.saturated:
-            return f"saturated: no new category in the last {self.last_n} reviewed traces"
-        return f"{len(self.new_in_window)} new categories in the last {self.last_n} reviewed traces"
+            return f"taxonomy saturated: no new category in the last {self.last_n} traces reviewed (all reviewers)"
+        return f"{len(self.new_in_window)} new categories in the last {self.last_n} traces reviewed (all reviewers)"
 
     def to_frame(self) -> pl.DataFrame:
         """The discovery curve: position, trace_id, new categories, categories so far."""
