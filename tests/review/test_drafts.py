@@ -158,3 +158,14 @@ def test_draft_survives_kernel_kill(tmp_path):
         assert store.events().height == 0  # drafts never reach the shared store
     lines = [orjson.loads(line) for line in Path(f"{path}.drafts.jsonl").read_bytes().split(b"\n") if line]
     assert lines[-1]["form"]["corrected_output"] == TEXT
+
+
+def test_discard_draft_forgets_it_here_and_on_disk(tmp_path):
+    with LabelStore(tmp_path / "labels.sqlite") as store:
+        session = _session(store)
+        session.set_note("never mind")
+        session.flush_drafts()
+        form = session.discard_draft()
+        assert (form.note, session.save_state) == ("", "new")
+        assert DraftBox(default_path(store)).drafts("ana") == {}
+        assert _session(store).form.note == ""

@@ -140,6 +140,15 @@ class ReviewSession:
         """Write unsaved forms to the drafts file now (otherwise within :data:`~workbench.review.drafts.DRAFT_INTERVAL_S`)."""
         self._draft_writer.flush()
 
+    def discard_draft(self) -> Form:
+        """Drop the unsaved changes of the trace on screen (memory and disk); show its saved label, if any."""
+        item = self.current()
+        if item is not None:
+            self._forget_draft(item.trace_id)
+            self._pending.pop(item.trace_id, None)
+            self._show()
+        return self._form
+
     def _forget_draft(self, trace_id: str) -> None:
         self._drafts.pop(trace_id, None)
         self._restored.discard(trace_id)
