@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 STR = pa.string_view()  # polars takes views without a copy; pyarrow parses them as fast
-PYARROW_BLOCK_BYTES = 4 << 20  # pyarrow's parallel parse unit; a longer line is read line by line
+PYARROW_BLOCK_BYTES = 4 << 20  # pyarrow's parse unit; a line longer than this is read line by line
 
 _SCALAR = [("stringValue", STR), ("intValue", STR), ("doubleValue", pa.float64()),
            ("boolValue", pa.bool_()), ("bytesValue", STR)]
