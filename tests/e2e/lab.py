@@ -69,6 +69,9 @@ def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     tracker.parent.mkdir(parents=True, exist_ok=True)
     tracker.write_text('{"windowingMode": "none"}')  # render every cell, not only those in view
+    docmanager = settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
+    docmanager.parent.mkdir(parents=True, exist_ok=True)
+    docmanager.write_text('{"autosave": false}')  # the tests run notebooks of the checkout: never save them
     workspaces = log.parent / "lab-workspaces"
     command = [
         jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",

@@ -9,6 +9,7 @@ stays inert; clicking a point of the cluster map reaches Python. Screenshots go 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.e2e.lab import CHROMIUM_ARGS, chromium_path, jupyter_lab
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 QUICKSTART = "notebooks/00_quickstart.ipynb"
+WIDGET_CELL = 7  # the quickstart cell that opens the review widget
 
 pytestmark = [
     pytest.mark.browser,
@@ -195,3 +197,38 @@ def test_comparison_renders(browser_run):
     forest.scroll_into_view_if_needed()
     forest.screenshot(path=str(SHOTS / "forest_plot.png"))
 
+
+
+def test_typed_note_survives_a_kernel_restart(browser_run):
+    """S9 through the real page: type, wait past the debounce, restart the kernel, run again: the draft is back."""
+    page = browser_run["page"]
+    widget = page.locator(".wbr").first
+    widget.scroll_into_view_if_needed()
+    note = widget.locator("textarea.wbr-note")
+    note.click()
+    text = "refund asked, no policy in the prompt; typed, then the kernel died"
+    note.fill("")
+    note.type(text)
+    page.wait_for_timeout(3_000)  # the widget sends after 0.4 s of quiet; the session writes within 2 s
+    typed_on = re.search(r"[0-9a-f]{32}", widget.locator(".wbr-header").inner_text()).group(0)
+    kernel = "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+    page.evaluate(f"() => {kernel}.restart()")
+    page.wait_for_function(f"() => {kernel}.status === 'idle'", timeout=120_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    # run the cells up to the one that shows the widget (the quickstart's asserts expect a fresh store)
+    page.click(f".jp-Notebook .jp-Cell >> nth={WIDGET_CELL + 1}")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-above'); return true; }")
+    widget = page.locator(".wbr").first
+    widget.wait_for(state="visible", timeout=120_000)
+    widget.scroll_into_view_if_needed()
+    widget.locator(".wbr-header").click()
+    for _ in range(10):  # the new session resumes at the first unlabelled trace: go to the one typed on
+        if typed_on in widget.locator(".wbr-header").inner_text():
+            break
+        page.keyboard.press("j")
+        page.wait_for_timeout(300)
+    widget.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('textarea.wbr-note').value.length > 0", timeout=30_000)
+    assert widget.locator("textarea.wbr-note").input_value() == text
+    assert "draft restored" in widget.inner_text()
+    widget.screenshot(path=str(SHOTS / "review_widget_draft_restored.png"))
