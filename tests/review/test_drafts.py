@@ -169,3 +169,20 @@ def test_discard_draft_forgets_it_here_and_on_disk(tmp_path):
         assert (form.note, session.save_state) == ("", "new")
         assert DraftBox(default_path(store)).drafts("ana") == {}
         assert _session(store).form.note == ""
+
+
+def test_verdict_keys_write_no_draft_but_a_failed_save_keeps_the_whole_form(tmp_path):
+    with LabelStore(tmp_path / "labels.sqlite") as store:
+        session = _session(store)
+        assert session.decide("pass").saved
+        assert not default_path(store).exists()  # a decision is saved at once: no draft write on that path
+        session.set_note("why it failed")
+
+        def unreachable(event):
+            raise ConnectionError("database unreachable")
+
+        store.save = unreachable  # the database goes away: the save fails
+        assert not session.decide("fail").saved and session.save_state == "error"
+        session.flush_drafts()
+        (record,) = DraftBox(default_path(store)).drafts("ana").values()
+        assert (record["form"]["verdict"], record["form"]["note"]) == ("fail", "why it failed")

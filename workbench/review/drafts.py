@@ -54,22 +54,32 @@ class DraftBox:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._known: set[tuple[str, str]] | None = None  # live drafts, read once: clear() is on the save path
 
     def put(self, reviewer: str, trace_id: str, form: dict) -> None:
         """Record the latest form of a trace (durably: fsync)."""
         self._append({"reviewer": reviewer, "trace_id": trace_id, "form": form,
                       "at": datetime.now(UTC).isoformat()})
+        with self._lock:
+            self._live_keys().add((reviewer, trace_id))
 
     def clear(self, reviewer: str, trace_id: str) -> None:
-        """Forget the draft of a trace (after its label is saved)."""
-        if trace_id in self.drafts(reviewer):
-            self._append({"reviewer": reviewer, "trace_id": trace_id, "form": None,
-                          "at": datetime.now(UTC).isoformat()})
+        """Forget the draft of a trace (after its label is saved); writes nothing when there is none."""
+        with self._lock:
+            if (reviewer, trace_id) not in self._live_keys():
+                return
+            self._known.discard((reviewer, trace_id))
+        self._append({"reviewer": reviewer, "trace_id": trace_id, "form": None, "at": datetime.now(UTC).isoformat()})
 
     def drafts(self, reviewer: str) -> dict[str, dict]:
         """``trace_id -> {"form": ..., "at": datetime}`` of the reviewer's live drafts."""
         with self._lock:
             return {trace_id: record for (who, trace_id), record in self._live().items() if who == reviewer}
+
+    def _live_keys(self) -> set[tuple[str, str]]:
+        if self._known is None:
+            self._known = set(self._live())
+        return self._known
 
     def _append(self, record: dict) -> None:
         with self._lock:

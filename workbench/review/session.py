@@ -245,12 +245,13 @@ class ReviewSession:
         return self.go_next()
 
     # -- the form --------------------------------------------------------------------------------
-    def _edit(self, **changes: Any) -> Form:
+    def _edit(self, *, persist: bool = True, **changes: Any) -> Form:
         self._form = replace(self._form, **changes)
         item = self.current()
         if item is not None:
             self._drafts[item.trace_id] = self._form
-            self._draft_writer.changed(item.trace_id, asdict(self._form))
+            if persist:  # not for a verdict key: the save follows at once
+                self._draft_writer.changed(item.trace_id, asdict(self._form))
         self.save_state = "draft" if self.save_state != "error" else "error"
         return self._form
 
@@ -342,6 +343,7 @@ class ReviewSession:
         try:
             self.store.save(event)
         except Exception as exc:  # LabelNotSaved, or any backend failure: never claim "saved"
+            self._draft_writer.changed(item.trace_id, asdict(form))  # the whole form, verdict too, as a draft
             self.save_state, self.message = "error", f"NOT SAVED — {exc}"
             return SaveResult(False, self.message, event)
         del self._pending[item.trace_id]
@@ -366,7 +368,7 @@ class ReviewSession:
 
     def decide(self, verdict: str, *, advance: bool = True) -> SaveResult:
         """Set the verdict, save, and (if saved) show the next trace: the verdict keys."""
-        self.set_verdict(verdict)
+        self._edit(verdict=self.vocabulary.check(verdict), persist=False)
         result = self.submit()
         if result.saved and advance and self.position < len(self.queue) - 1:
             self.go_next()
