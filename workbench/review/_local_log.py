@@ -5,7 +5,8 @@ Each record is written as ``"\\n" + json + "\\n"`` with one ``os.write`` on an
 never glues onto the next record, and unparseable lines are skipped on read.
 Rewrites go through a temp file, ``fsync``, ``os.replace`` and a directory fsync.
 Used by the outbox (:mod:`workbench.review._outbox`) and the drafts
-(:mod:`workbench.review.drafts`).
+(:mod:`workbench.review.drafts`). :func:`data_dir` is where local files of a
+store without a local file (PostgreSQL) live: user data, not a cache to clear.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from pathlib import Path
 import orjson
 
 from workbench._fsync import fsync_directory
+
+
+def data_dir(kind: str) -> Path:
+    """``$XDG_DATA_HOME/workbench/<kind>``, else ``~/.local/share/workbench/<kind>``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "workbench" / kind
 
 
 def frame(record: object) -> bytes:

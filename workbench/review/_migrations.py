@@ -12,10 +12,11 @@ before versioning existed is version 0. Opening a store:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from workbench.review._local_log import data_dir
 
 SCHEMA_VERSION = 1
 VERSION_KEY = "schema_version"
@@ -66,8 +67,7 @@ def backup_path(store: Any, version: int) -> Path:
     name = f"before-schema-{version + 1}"
     if store.path is not None:
         return store.path.with_name(f"{store.path.stem}.{name}{store.path.suffix or '.sqlite'}")
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "workbench" / "backups"
-    return cache / f"{store.url_hash}.{name}.sqlite"
+    return data_dir("backups") / f"{store.url_hash}.{name}.sqlite"
 
 
 def migrate(store: Any, version: int) -> Path:

@@ -39,13 +39,12 @@ COMPACT_BYTES = 1 << 20
 
 
 def default_path(store: object) -> Path:
-    """Where a store's drafts live: beside a SQLite file, else in the user cache, one file per database URL."""
+    """Where a store's drafts live: beside a SQLite file, else in the user data dir, one file per database."""
     path = getattr(store, "path", None)
     if path is not None:
         return Path(path).with_name(Path(path).name + ".drafts.jsonl")
-    url = str(getattr(store, "url", "store"))
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "workbench" / "drafts"
-    return cache / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".jsonl")
+    name = getattr(store, "url_hash", None) or hashlib.sha256(str(getattr(store, "url", "store")).encode()).hexdigest()[:16]
+    return _local_log.data_dir("drafts") / f"{name}.jsonl"
 
 
 class DraftBox:

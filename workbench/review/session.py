@@ -113,7 +113,8 @@ class ReviewSession:
         if self._draft_box is not None:
             self._restore_drafts(mine)
         box, who = self._draft_box, self.reviewer
-        self._draft_writer = _drafts.DraftWriter(lambda tid, form: box.put(who, tid, form) if box else None)
+        self._draft_writer = _drafts.DraftWriter(
+            (lambda tid, form: box.put(who, tid, form)) if box is not None else (lambda tid, form: None))
         weakref.finalize(self, self._draft_writer.flush)  # at exit: write what is waiting
         self._history: list[LabelEvent] = []
         self._pending: dict[str, tuple[Form, LabelEvent]] = {}  # trace id -> failed save to retry
