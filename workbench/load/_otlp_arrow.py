@@ -23,6 +23,7 @@ bytes of the block, twice as fast as validating every parsed string.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.json as pj
 
@@ -128,8 +129,6 @@ def int64s(array: pa.Array, null: int = -1) -> np.ndarray:
 
     Through polars: pyarrow's ``to_numpy`` and ``fill_null`` import pandas (0.2 s on first use).
     """
-    import polars as pl
-
     return pl.from_arrow(array).cast(pl.Int64).fill_null(null).to_numpy()
 
 

@@ -173,18 +173,19 @@ def _first_record_line(first: _Block, look_at: int = 100) -> bytes | None:
     document: orjson then fails before the end of the first block, whereas a
     document too big for the block runs into the block's end.
     """
-    starts = [0, *(int(i) + 1 for i in first.newlines[:look_at])]
-    lines = [bytes(first.data[a:b]) for a, b in zip(starts, [*starts[1:], len(first.data)], strict=False)]
-    lines[0] = lines[0].removeprefix(_BOM)
-    if _is_object_line(lines[0]):
-        return lines[0]
+    ends = [*(int(i) + 1 for i in first.newlines[:look_at]), len(first.data)]
+    bom = 3 if bytes(first.data[:3]) == _BOM else 0
+    head = bytes(first.data[bom:ends[0]])
+    if _is_object_line(head):
+        return head
     try:
-        orjson.loads(memoryview(first.data)[3 if bytes(first.data[:3]) == _BOM else 0:])
+        orjson.loads(first.data[bom:])
         return None  # one document (the reference reads it whole)
     except orjson.JSONDecodeError as exc:
         if exc.msg.startswith("unexpected end of data"):
             return None  # ran into the end of the block: maybe a document longer than a block
-    return next((line for line in lines[1:] if _is_object_line(line)), None)
+    lines = (bytes(first.data[a:b]) for a, b in zip(ends, ends[1:], strict=False))
+    return next((line for line in lines if _is_object_line(line)), None)
 
 
 def _iter_blocks(source: str, data: bytes | None):
