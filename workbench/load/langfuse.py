@@ -244,7 +244,7 @@ def attach_to_trace_roots(spans: pl.DataFrame) -> pl.DataFrame:
     under the trace, so they are made children of that root instead of a
     second root. Spans of other formats are untouched.
     """
-    if spans.is_empty() or "langfuse" not in spans["source_format"].unique().to_list():
+    if spans.is_empty() or not (spans["source_format"] == FORMAT).any():
         return spans
     langfuse = pl.col("source_format") == FORMAT
     top_level = langfuse & pl.col("parent_span_id").is_null()
