@@ -109,7 +109,8 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
         odd = pc.or_(pc.or_(pc.is_valid(value.field("bytesValue")), pc.is_valid(value.field("arrayValue"))),
                      pc.or_(pc.is_valid(value.field("kvlistValue")), pc.is_null(value)))
         nested.append(odd)
-    columns = {_SHORT[name]: pl.from_arrow(pa.chunked_array(arrays)) for name, arrays in scalars.items()}
+    # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
+    columns = {_SHORT[name]: pl.from_arrow(pa.chunked_array(arrays)).rechunk() for name, arrays in scalars.items()}
     frame = pl.DataFrame({"row": np.concatenate(rows) if rows else np.empty(0, np.int64), **columns,
                           "nested": pl.from_arrow(pa.chunked_array(nested, pa.bool_()))})
     encoded = pa.concat_arrays(keys).dictionary_encode() if keys else pa.array([], pa.string()).dictionary_encode()
