@@ -147,11 +147,30 @@ def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
         schema=schema)
 
 
+def list_rows(array: pa.ListArray) -> np.ndarray:
+    """For each element of ``array.flatten()``, the index of the row (list) it came from.
+
+    Read from the offsets with numpy: ``value_parent_indices`` plus a
+    conversion costs ~0.2 ms per call, paid per chunk and nesting level.
+    """
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
+    lengths = np.diff(offsets)
+    if array.null_count:  # flatten() skips what a null list covers
+        lengths = np.where(pl.from_arrow(array.is_valid()).to_numpy(), lengths, 0)
+    return np.repeat(np.arange(len(array), dtype=np.int64), lengths)
+
+
 def int64s(array: pa.Array, null: int = -1) -> np.ndarray:
     """An integer array as int64 numpy, ``null`` for nulls.
 
-    Through polars: pyarrow's ``to_numpy`` and ``fill_null`` import pandas (0.2 s on first use).
+    Without nulls, straight from the buffer; with them through polars (pyarrow's
+    ``to_numpy`` and ``fill_null`` import pandas: 0.2 s on first use).
     """
+    if not array.null_count and pa.types.is_integer(array.type):
+        kind = "i" if pa.types.is_signed_integer(array.type) else "u"
+        values = np.frombuffer(array.buffers()[1], dtype=f"{kind}{array.type.bit_width // 8}",
+                               count=len(array) + array.offset)
+        return values[array.offset:].astype(np.int64)
     return pl.from_arrow(array).cast(pl.Int64).fill_null(null).to_numpy()
 
 

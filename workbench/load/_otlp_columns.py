@@ -23,10 +23,9 @@ import pyarrow.compute as pc
 
 from workbench import schema
 from workbench.load import _attrs
-from workbench.load._otlp_arrow import int64s
+from workbench.load._otlp_arrow import int64s, list_rows
 from workbench.load._otlp_json import (
     EXTRA_INT_FIELDS,
-    RARE_CONTROL,
     gather_index,
     json_objects,
     json_string,
@@ -63,6 +62,7 @@ def _column_plan() -> dict[str, tuple[str, list[str]]]:
 
 
 PLAN = _column_plan()
+_INT_KEYS = {key for kind, keys in PLAN.values() if kind == "int" for key in keys}
 # mapped keys that stay in ``attributes`` even when present (read, not consumed)
 _NOT_CONSUMED = {"gen_ai.operation.name", _attrs.METADATA_KEY, "llm.cost.prompt", "llm.cost.completion"}
 _KIND_UPPER = dict(_attrs.OPENINFERENCE_KINDS)
@@ -100,7 +100,7 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
     start = 0
     for kv in kv_chunks:
         elements = kv.flatten()
-        rows.append(int64s(kv.value_parent_indices()) + start)
+        rows.append(list_rows(kv) + start)
         start += len(kv)
         keys.append(elements.field("key"))
         value = elements.field("value")
@@ -115,15 +115,16 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
                           "nested": pl.from_arrow(pa.chunked_array(nested, pa.bool_()))})
     encoded = pa.concat_arrays(keys).dictionary_encode() if keys else pa.array([], pa.string()).dictionary_encode()
     key_id = int64s(encoded.indices)
+    distinct = encoded.dictionary.to_pylist()
+    # only a key mapped to an integer column may hold its number as a string: test just those
+    int_key = np.array([key in _INT_KEYS for key in distinct] + [False], dtype=bool)[key_id]
     present = [pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")]
-    frame = frame.with_columns(
+    frame = frame.with_columns(iv_ok=pl.col("iv").str.contains(INT_TEXT).fill_null(False)).with_columns(
         bad=pl.col("nested") | (pl.sum_horizontal(present) != 1)
-        | (pl.col("iv").is_not_null() & ~pl.col("iv").str.contains(INT_TEXT).fill_null(False))
-        | ~pl.col("dv").is_finite().fill_null(True),
-        iv_ok=pl.col("iv").str.contains(INT_TEXT).fill_null(False),
-        sv_int=pl.col("sv").str.contains(INT_TEXT).fill_null(False),
+        | (pl.col("iv").is_not_null() & ~pl.col("iv_ok")) | ~pl.col("dv").is_finite().fill_null(True),
+        sv_int=pl.when(pl.Series(int_key)).then(pl.col("sv")).str.contains(INT_TEXT).fill_null(False),
     ).drop("nested")
-    return frame, key_id, encoded.dictionary.to_pylist()
+    return frame, key_id, distinct
 
 
 def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: int, el_complex: np.ndarray):
@@ -223,16 +224,20 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
     oi = pl.col("_oi_kind").str.to_uppercase().replace_strict(_KIND_UPPER, default=None, return_dtype=pl.String)
     op = pl.col("_op").str.to_lowercase().replace_strict(_attrs.GENAI_OPERATIONS, default=None,
                                                          return_dtype=pl.String)
-    by_name = (pl.col("name").str.to_lowercase().str.extract(_NAME_PREFIX, 0)
-               .replace_strict(_KIND_BY_PREFIX, default="other", return_dtype=pl.String))
+    # the name decides only when neither attribute does; other rows are nulled first (cheap to skip)
+    by_name = (pl.when(oi.is_null() & op.is_null()).then(pl.col("name")).str.to_lowercase()
+               .str.extract(_NAME_PREFIX, 0).replace_strict(_KIND_BY_PREFIX, default="other", return_dtype=pl.String))
     start_us = pl.col("start_raw").cast(pl.Int64, strict=False) // 1000  # odd values: complex rows, dropped
     end_us = pl.col("end_raw").cast(pl.Int64, strict=False) // 1000
     code = pl.when(pl.col("status_null")).then(0).otherwise(pl.col("code_raw").fill_null(0))
     message = pl.when(pl.col("status_null")).then(None).otherwise(pl.col("message_raw"))
     is_error = code == 2
     meta_ok = pl.col("_metadata").str.starts_with("{")
-    meta = {c: pl.when(meta_ok).then(pl.col("_metadata").str.json_path_match(f"$.{c}")) for c in
-            ("prompt_version", "app_version")}
+    # JSON is parsed only where the key may be (spelled out, or escaped with \u): nulls are skipped
+    may_hold = {c: pl.col("_metadata").str.contains(f'"{c}"', literal=True)
+                | pl.col("_metadata").str.contains("\\u", literal=True) for c in ("prompt_version", "app_version")}
+    meta = {c: pl.when(meta_ok & may_hold[c]).then(pl.col("_metadata")).str.json_path_match(f"$.{c}")
+            for c in ("prompt_version", "app_version")}
     odd = (pl.col("span_null") | code.is_in([0, 1, 2]).not_() | (pl.col("n_events") > 0).fill_null(False)
            | (pl.col("n_links") > 0).fill_null(False))
     for name in ("trace_id", "span_id"):
@@ -241,8 +246,6 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
         odd = odd | ~(pl.col(name).str.contains(_NANOS) | (pl.col(name) == "")).fill_null(True)
     for column, value in meta.items():
         odd = odd | (pl.col(column).is_null() & (value.str.contains(r"^[\[{]") | (value == "null"))).fill_null(False)
-    for text in (message, pl.col("traceState")):
-        odd = odd | text.str.contains(RARE_CONTROL).fill_null(False)
     # cost parts summed by the reference reader when there is no total
     odd = odd | (pl.col("cost_usd").is_null() & pl.col("_cost_part").is_not_null())
     version = pl.lit(resource_version) if resource_version is not None else pl.lit(None, dtype=pl.String)

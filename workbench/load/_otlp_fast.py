@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
-from workbench.load._otlp_arrow import int64s, parse_block, valid_utf8
+from workbench.load._otlp_arrow import list_rows, parse_block, valid_utf8
 
 BLOCK_BYTES = 32 << 20
 MIN_SPLIT_BYTES = 256 << 10
@@ -330,7 +330,7 @@ def _line_pieces(pieces: list[_Block], rows: np.ndarray) -> list[tuple[int, int,
 
 def _flat(list_array: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Elements of a list array and the index of the row each came from."""
-    return list_array.flatten(), int64s(list_array.value_parent_indices())
+    return list_array.flatten(), list_rows(list_array)
 
 
 def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.ndarray, dict]:

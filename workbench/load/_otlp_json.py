@@ -1,11 +1,9 @@
 """JSON text built with polars kernels, for the ``attributes`` column of the columnar OTLP path.
 
 The reference reader writes ``orjson.dumps(leftover_dict)``; these helpers
-write the same JSON (same escaping of strings; numbers may be spelled
-differently, e.g. ``1e+21``, but parse to the same values) without a Python
-loop per value. A string holding a rare control character (not ``\\b \\t \\n
-\\f \\r``) is not escaped here: callers send such rows to the reference reader
-(see :data:`RARE_CONTROL`).
+write the same JSON (strings escaped exactly as orjson escapes them; numbers
+may be spelled differently, e.g. ``1e+21``, but parse to the same values)
+without a Python loop per value.
 
 Example
 -------
@@ -23,18 +21,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 EXTRA_INT_FIELDS = ("flags", "kind", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
-RARE_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"
 MAX_KEY_COLUMNS = 48  # more distinct leftover keys than this: join per row with an Arrow list kernel
-_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"), ("\x08", "\\b"),
-            ("\x0c", "\\f"))
 
 
 def json_string(expr: pl.Expr) -> pl.Expr:
-    """A string column as JSON string literals (null stays null)."""
-    escaped = expr
-    for raw, text in _ESCAPES:
-        escaped = escaped.str.replace_all(raw, text, literal=True)
-    return pl.lit('"') + escaped + pl.lit('"')
+    """A string column as JSON string literals (null stays null).
+
+    polars' JSON encoder escapes as orjson does (``\\"``, ``\\\\``, ``\\n`` and
+    friends, other control characters as ``\\u00XX``, the rest verbatim);
+    ``tests/load/test_otlp_json.py`` compares them character by character.
+    """
+    encoded = pl.struct(expr.alias("s")).struct.json_encode()  # {"s":<literal>}
+    return pl.when(expr.is_not_null()).then(encoded.str.slice(5).str.strip_suffix("}"))
 
 
 def value_json() -> pl.Expr:
@@ -45,14 +43,8 @@ def value_json() -> pl.Expr:
 
 
 def values_json(elements: pl.DataFrame) -> pl.Series:
-    """:func:`value_json` of each element; strings with rare control characters are escaped by orjson."""
-    out = elements.select(value_json().alias("json"), pl.col("sv").str.contains(RARE_CONTROL).fill_null(False)
-                          .alias("rare"))
-    text, rare = out["json"], np.flatnonzero(out["rare"].to_numpy())
-    if len(rare):
-        fixed = [orjson.dumps(v).decode() for v in elements["sv"].gather(rare).to_list()]
-        text = text.scatter(rare, pl.Series(fixed, dtype=pl.String))
-    return text
+    """:func:`value_json` of each element."""
+    return elements.select(value_json()).to_series()
 
 
 def gather_index(pos: np.ndarray) -> pl.Series:
@@ -137,7 +129,6 @@ def scope_json(scope: pa.StructArray) -> tuple[pl.Series, np.ndarray]:
     parts = [pl.when(~pl.col("null") & (pl.col(c) != "")).then(pl.lit(f'"{c}":') + json_string(pl.col(c)))
              for c in ("name", "version")]
     body = pl.concat_str(parts, separator=",", ignore_nulls=True)
-    rare = pl.any_horizontal(pl.col(c).str.contains(RARE_CONTROL).fill_null(False) for c in ("name", "version"))
-    rare = rare | (pl.col("n_attributes") > 0).fill_null(False)  # scope attributes: the reference reader
+    rare = (pl.col("n_attributes") > 0).fill_null(False)  # scope attributes: the reference reader
     out = frame.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}")).alias("json"), rare.alias("rare"))
     return out["json"], out["rare"].to_numpy()
