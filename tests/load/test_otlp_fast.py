@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import orjson
 import pytest
 
@@ -239,3 +240,15 @@ def test_scope_attributes_are_kept(tmp_path):
     assert scopes[0] == {"name": "inst", "version": "1.0", "attributes": {"lib.flag": True}}
     assert scopes[5] == {"name": "plain"}
     assert stats.rows_columnar == 3  # the plain scope's spans stay columnar
+
+
+@pytest.mark.parametrize("line_bytes", [3, 400, 5000])
+def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes):
+    rng = np.random.default_rng(line_bytes)
+    lines = [b"x" * int(n) for n in rng.integers(0, 2 * line_bytes, 3000)]
+    buffer = bytearray(b"\n".join(lines) + b"\ntail")
+    want = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == 10)
+    for scratch in (np.empty(len(buffer), dtype=bool), np.empty(10, dtype=bool)):  # too small: a long line
+        got = _otlp_fast._newlines(buffer, len(buffer), scratch)
+        assert got.tolist() == want.tolist()
+        assert _otlp_fast._newlines(buffer, 100, scratch).tolist() == want[want < 100].tolist()
