@@ -1,6 +1,6 @@
 """Columnar fast path for OTLP JSON Lines (one span, or one Collector request, per line).
 
-The file is read in blocks of whole lines (32 MiB, read straight into one
+The file is read in blocks of whole lines (64 MiB, read straight into one
 buffer, never copied). Two worker threads parse the next blocks with
 ``pyarrow.json`` into one fixed OTLP schema (:mod:`workbench.load._otlp_arrow`)
 while the main thread maps the oldest
@@ -42,7 +42,7 @@ from workbench import schema
 from workbench.load._base import Problem, ReaderResult
 from workbench.load._otlp_arrow import list_rows, parse_block, valid_utf8
 
-BLOCK_BYTES = 32 << 20
+BLOCK_BYTES = 64 << 20  # fewer, larger blocks: the mapping has a fixed cost per block (~5% at 1M spans vs 32 MiB)
 MIN_SPLIT_BYTES = 256 << 10
 PARSE_WORKERS = 2  # blocks parsed at once (one pyarrow thread each) while the main thread maps the oldest
 RING_BUFFERS = PARSE_WORKERS + 1

@@ -9,7 +9,7 @@ Shapes accepted (``formats.md`` A.5.1):
 * one OTLP span object per line.
 
 Large clean files go through a columnar fast path (``_otlp_fast``: pyarrow
-parses 32 MiB blocks against an explicit schema, polars maps attributes);
+parses 64 MiB blocks against an explicit schema, polars maps attributes);
 any block the fast path cannot take (bad lines, type drift, unknown fields,
 events, OpenInference messages or annotations) is halved until the bad part
 is small and parsed here, line by line, with the same mapping rules. Both
