@@ -252,3 +252,16 @@ def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes):
         got = _otlp_fast._newlines(buffer, len(buffer), scratch)
         assert got.tolist() == want.tolist()
         assert _otlp_fast._newlines(buffer, 100, scratch).tolist() == want[want < 100].tolist()
+
+
+def test_upper_case_ids_are_lowercased_and_lower_case_ones_kept(tmp_path):
+    spans = _odd_spans(12)
+    for span in spans[:4]:  # one block holds both kinds
+        span["traceId"], span["spanId"] = span["traceId"].upper().replace("0", "A"), span["spanId"].upper()
+        span["parentSpanId"] = "00F1"
+    path = tmp_path / "ids.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in spans) + b"\n")
+    fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert _rows(fast.spans) == _rows(slow.spans)
+    assert fast.spans["trace_id"][0] == "a" * 32 and fast.spans["parent_span_id"][:5].to_list() == ["00f1"] * 4 + [None]

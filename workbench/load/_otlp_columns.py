@@ -262,13 +262,23 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
         pl.coalesce("tokens_total", pl.col("tokens_in") + pl.col("tokens_out")).alias("tokens_total"),
         pl.coalesce("prompt_version", meta["prompt_version"]).alias("prompt_version"),
         pl.coalesce("app_version", meta["app_version"], version).alias("app_version"),
-        pl.col("trace_id").str.to_lowercase(),
-        pl.col("span_id").str.to_lowercase(),
-        pl.when(pl.col("parent_span_id") != "").then(pl.col("parent_span_id").str.to_lowercase())
-        .alias("parent_span_id"),
+        *_lowercase_ids(frame),
         pl.lit(None, dtype=schema.STR_LIST).alias("tags"),
         odd.fill_null(True).alias("_complex"),
     )
+
+
+def _lowercase_ids(frame: pl.DataFrame) -> list[pl.Expr]:
+    """The id columns lowercased, and ``""`` parents as null.
+
+    Ids are nearly always lowercase hex already: a column without an upper-case
+    letter is kept as parsed (its text stays in pyarrow's buffer, uncopied).
+    """
+    ids = ("trace_id", "span_id", "parent_span_id")
+    upper = frame.select(pl.col(c).str.contains("[A-Z]").any() for c in ids).row(0)
+    lowered = {c: pl.col(c).str.to_lowercase() if has_upper else pl.col(c) for c, has_upper in zip(ids, upper, strict=True)}
+    return [lowered["trace_id"], lowered["span_id"],
+            pl.when(pl.col("parent_span_id") != "").then(lowered["parent_span_id"]).alias("parent_span_id")]
 
 
 def _otel_parts(frame: pl.DataFrame, resource: dict) -> list[pl.Series]:
