@@ -85,9 +85,14 @@ def _write(tmp_path, shape: str, n: int = 400):
         for start in range(0, n, 7):
             resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}},
                                        {"key": "service.version", "value": {"stringValue": f"1.{start % 3}"}}]}
-            lines.append(orjson.dumps({"resourceSpans": [{"resource": resource, "scopeSpans": [
-                {"scope": {"name": "inst", "version": "0.1"}, "spans": spans[start:start + 4]},
-                {"scope": {"name": "other"}, "spans": spans[start + 4:start + 7]}]}]}))
+            first = {"scope": {"name": "inst", "version": "0.1"}, "spans": spans[start:start + 4]}
+            rest = spans[start + 4:start + 7]
+            if start % 3:
+                request = [{"resource": resource, "scopeSpans": [first, {"scope": {"name": "other"}, "spans": rest}]}]
+            else:  # a second resource without attributes, its scope without a name
+                request = [{"resource": resource, "scopeSpans": [first]},
+                           {"resource": {}, "scopeSpans": [{"scope": {}, "spans": rest}]}]
+            lines.append(orjson.dumps({"resourceSpans": request}))
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
 

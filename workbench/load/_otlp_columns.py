@@ -292,7 +292,5 @@ def _otel_parts(frame: pl.DataFrame, resource: dict) -> list[pl.Series]:
     )
     series = list(parts.iter_columns())
     if resource:
-        series.extend(pl.DataFrame({"r": resource["json"], "s": resource["scope_json"]}).select(
-            (pl.lit('"otel.resource":') + pl.col("r")).alias("r"), (pl.lit('"otel.scope":') + pl.col("s")).alias("s"),
-        ).iter_columns())
+        series.append(resource["otel_json"])
     return series

@@ -360,7 +360,7 @@ def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.nd
 
     if shape == "span":
         return [batch.to_struct_array() for batch in table.to_batches()], np.arange(table.num_rows), {}
-    chunks, lines, resource_parts, scope_parts, span_res, span_scope = [], [], [], [], [], []
+    chunks, lines, resource_parts, scope_parts, span_res, span_scope, scope_owner = [], [], [], [], [], [], []
     row0 = n_res = n_scopes = 0
     for requests in table.column("resourceSpans").chunks:  # flatten per chunk; describe resources once per block
         resources, res_line = _flat(requests)
@@ -370,14 +370,21 @@ def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.nd
         lines.append(res_line[scope_res[scope_of_span]] + row0)
         span_res.append(scope_res[scope_of_span] + n_res)
         span_scope.append(scope_of_span + n_scopes)
+        scope_owner.append(scope_res + n_res)
         resource_parts.append(resources.field("resource"))
         scope_parts.append(scopes.field("scope"))
         row0, n_res, n_scopes = row0 + len(requests), n_res + len(resources), n_scopes + len(scopes)
     span_res, span_scope = np.concatenate(span_res), np.concatenate(span_scope)
     text, version, odd = resource_info(pa.concat_arrays(resource_parts))
     scope_text, scope_odd = scope_json(pa.concat_arrays(scope_parts))
+    # '"otel.resource":{..},"otel.scope":{..}' built once per scope, then shared by its spans (views, no copy)
+    owner = pl.Series(np.concatenate(scope_owner))
+    otel = pl.DataFrame({"r": text.gather(owner), "s": scope_text}).select(
+        pl.concat_str([pl.lit('"otel.resource":') + pl.col("r"), pl.lit('"otel.scope":') + pl.col("s")],
+                      separator=",", ignore_nulls=True)).to_series()
+    otel = pl.select(pl.when(otel != "").then(otel)).to_series()
     resource = {
-        "json": text.gather(span_res), "service_version": version.gather(span_res),
-        "complex": odd[span_res] | scope_odd[span_scope], "scope_json": scope_text.gather(span_scope),
+        "otel_json": otel.gather(span_scope), "service_version": version.gather(span_res),
+        "complex": odd[span_res] | scope_odd[span_scope],
     }
     return chunks, np.concatenate(lines), resource
