@@ -114,3 +114,18 @@ def test_mixed_block_gives_the_reference_rows_and_problems(tmp_path):
     assert _rows(fast.spans) == _rows(slow.spans)
     assert [(p.line, p.reason) for p in fast.problems] == [(p.line, p.reason) for p in slow.problems]
     assert 7 in [p.line for p in fast.problems]  # the invalid UTF-8 line
+
+
+def test_parse_pool_is_jemalloc_where_built_else_the_default(monkeypatch):
+    monkeypatch.setattr(_otlp_arrow, "_POOL", None)
+    pool = _otlp_arrow.parse_pool()
+    assert pool.backend_name in ("jemalloc", pa.default_memory_pool().backend_name)
+
+    def unavailable():
+        raise NotImplementedError("built without jemalloc")
+
+    monkeypatch.setattr(_otlp_arrow, "_POOL", None)
+    monkeypatch.setattr(pa, "jemalloc_memory_pool", unavailable)
+    assert _otlp_arrow.parse_pool().backend_name == pa.default_memory_pool().backend_name
+    table = _otlp_arrow.parse_block(memoryview(b'{"traceId":"a","spanId":"b","name":"n"}\n'), "span")
+    assert table.column("name").to_pylist() == ["n"]

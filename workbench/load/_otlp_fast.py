@@ -6,8 +6,10 @@ buffer, never copied). Two worker threads parse the next blocks with
 while the main thread maps the oldest
 (:mod:`workbench.load._otlp_columns`: polars kernels, keys dictionary-encoded
 so per-key decisions are made once per distinct key). Each block's rows
-become a polars frame at once and the block's bytes and Arrow tables are
-dropped, so memory holds the output plus about three blocks.
+become a polars frame at once. Its text columns are views into the Arrow
+buffers the parser wrote the strings to (never copied); the block's bytes
+and the rest of its Arrow tables are dropped, so memory holds the output
+plus about three blocks.
 
 Anything this path cannot take exactly goes to the line-by-line reader
 (:func:`workbench.load.otlp.read_python_pieces`), which is the reference:
