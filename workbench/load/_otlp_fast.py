@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ from workbench import schema
 from workbench.load._base import Problem, ReaderResult
 from workbench.load._otlp_arrow import list_rows, parse_block, valid_utf8
 
-BLOCK_BYTES = 64 << 20  # fewer, larger blocks: the mapping has a fixed cost per block (~5% at 1M spans vs 32 MiB)
+BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
+MIN_BLOCK_BYTES = 16 << 20
+BLOCKS_WANTED = 16  # a smaller file is cut in about this many blocks, so that both cores have work early
 MIN_SPLIT_BYTES = 256 << 10
 PARSE_WORKERS = 2  # blocks parsed at once (one pyarrow thread each) while the main thread maps the oldest
 RING_BUFFERS = PARSE_WORKERS + 1
@@ -212,7 +215,7 @@ def _first_record_line(first: _Block, look_at: int = 100) -> bytes | None:
 
 
 def _iter_blocks(source: str, data: bytes | None):
-    """Blocks of whole lines, ~BLOCK_BYTES each, read straight into a ring of reused buffers.
+    """Blocks of whole lines (:func:`_block_bytes` each) read straight into a ring of reused buffers.
 
     A block's buffer is overwritten three blocks later: by then the block
     has been parsed and mapped (the caller keeps at most two in flight).
@@ -225,12 +228,13 @@ def _iter_blocks(source: str, data: bytes | None):
         raw = open(source, "rb")  # noqa: SIM115 - closed below
         handle = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
         raw.seek(0)
+    block_bytes = _block_bytes(len(data) if data is not None else os.fstat(raw.fileno()).st_size)
     ring: list[bytearray] = [bytearray(0)] * RING_BUFFERS
-    scratch = np.empty(BLOCK_BYTES + (1 << 20), dtype=bool)
+    scratch = np.empty(block_bytes + (1 << 20), dtype=bool)
     try:
         line, offset, carry, turn = 1, 0, b"", 0
         while True:
-            wanted = len(carry) + BLOCK_BYTES
+            wanted = len(carry) + block_bytes
             if len(ring[turn]) < wanted:
                 ring[turn] = bytearray(wanted + (1 << 20))  # slack: the carried part of a line varies
             buffer, view = ring[turn], memoryview(ring[turn])
@@ -252,6 +256,16 @@ def _iter_blocks(source: str, data: bytes | None):
             offset += cut + 1
     finally:
         handle.close()
+
+
+def _block_bytes(size: int) -> int:
+    """Block size for a file (or compressed file) of ``size`` bytes: ``BLOCK_BYTES`` for a big one.
+
+    A file under ``BLOCKS_WANTED`` big blocks gets smaller ones (down to
+    ``MIN_BLOCK_BYTES``): with four blocks one core waits while the first
+    is parsed and the other while the last is mapped.
+    """
+    return max(min(BLOCK_BYTES, MIN_BLOCK_BYTES), min(BLOCK_BYTES, size // BLOCKS_WANTED))
 
 
 def _read_into(handle, view: memoryview) -> int:
