@@ -19,7 +19,7 @@ on the way out).
 
 Tables are stored as *uncompressed* Arrow IPC and read back memory-mapped:
 opening a million-span entry takes milliseconds and pages are read when used.
-The price is disk space: about 0.75x the size of the JSON export. Entries are
+The price is disk space: about 0.95x the size of the JSON export. Entries are
 written on a background thread to a temporary directory and renamed into
 place, so a crash never leaves a half entry; an entry is never modified in
 place (so a mapped table never changes under a reader).
