@@ -43,6 +43,7 @@ import pyarrow as pa
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
+from workbench.load._memory import settle_glibc_malloc
 from workbench.load._otlp_arrow import list_rows, parse_block, valid_utf8
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
@@ -120,6 +121,7 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
     from workbench.load import otlp
 
     stats = stats if stats is not None else FastStats()
+    settle_glibc_malloc()
     blocks = _iter_blocks(source, data)
     first = next(blocks, None)
     if first is None:
