@@ -270,3 +270,13 @@ def test_upper_case_ids_are_lowercased_and_lower_case_ones_kept(tmp_path):
     slow = otlp.read_python(str(path), read_bytes(path)).conformed()
     assert _rows(fast.spans) == _rows(slow.spans)
     assert fast.spans["trace_id"][0] == "a" * 32 and fast.spans["parent_span_id"][:5].to_list() == ["00f1"] * 4 + [None]
+
+
+def test_an_id_beyond_ascii_is_lowered_as_str_lower_does(tmp_path):
+    spans = _odd_spans(12)
+    spans[5]["spanId"] = "ǅÄ00"  # no ASCII capital anywhere in the block
+    path = tmp_path / "ids.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in spans) + b"\n")
+    fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
+    assert fast.spans["span_id"][5] == "ǅÄ00".lower() == "ǆä00"
+    assert _rows(fast.spans) == _rows(otlp.read_python(str(path), read_bytes(path)).conformed().spans)

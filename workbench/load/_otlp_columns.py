@@ -271,11 +271,12 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
 def _lowercase_ids(frame: pl.DataFrame) -> list[pl.Expr]:
     """The id columns lowercased, and ``""`` parents as null.
 
-    Ids are nearly always lowercase hex already: a column without an upper-case
-    letter is kept as parsed (its text stays in pyarrow's buffer, uncopied).
+    Ids are nearly always lowercase hex already: a column with no upper-case
+    ASCII letter and nothing beyond ASCII (which ``str.lower`` might change) is
+    kept as parsed (its text stays in pyarrow's buffer, uncopied).
     """
     ids = ("trace_id", "span_id", "parent_span_id")
-    upper = frame.select(pl.col(c).str.contains("[A-Z]").any() for c in ids).row(0)
+    upper = frame.select(pl.col(c).str.contains(r"[A-Z]|[^\x00-\x7F]").any() for c in ids).row(0)
     lowered = {c: pl.col(c).str.to_lowercase() if has_upper else pl.col(c) for c, has_upper in zip(ids, upper, strict=True)}
     return [lowered["trace_id"], lowered["span_id"],
             pl.when(pl.col("parent_span_id") != "").then(lowered["parent_span_id"]).alias("parent_span_id")]
