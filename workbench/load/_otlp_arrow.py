@@ -166,6 +166,8 @@ def int64s(array: pa.Array, null: int = -1) -> np.ndarray:
     Without nulls, straight from the buffer; with them through polars (pyarrow's
     ``to_numpy`` and ``fill_null`` import pandas: 0.2 s on first use).
     """
+    if not len(array):
+        return np.empty(0, dtype=np.int64)
     if not array.null_count and pa.types.is_integer(array.type):
         kind = "i" if pa.types.is_signed_integer(array.type) else "u"
         values = np.frombuffer(array.buffers()[1], dtype=f"{kind}{array.type.bit_width // 8}",
