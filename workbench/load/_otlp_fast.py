@@ -48,7 +48,7 @@ from workbench.load._otlp_arrow import list_rows, parse_block, valid_utf8
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
-BLOCKS_WANTED = 16  # a smaller file is cut in about this many blocks, so that both cores have work early
+BLOCKS_WANTED = 16  # a smaller file is cut in about this many blocks: its memory stays in proportion
 MIN_SPLIT_BYTES = 256 << 10
 PARSE_WORKERS = 2  # blocks parsed at once (one pyarrow thread each) while the main thread maps the oldest
 RING_BUFFERS = PARSE_WORKERS + 1
@@ -78,7 +78,7 @@ class _Block:
 
     @classmethod
     def of(cls, first_line: int, offset: int, buffer: bytearray, size: int, scratch: np.ndarray) -> _Block:
-        """The block of ``buffer[:size]``; ``scratch`` is a reused boolean buffer at least ``size`` long."""
+        """The block of ``buffer[:size]``; ``scratch`` is a reused boolean buffer for :func:`_newlines`."""
         return cls(first_line, offset, memoryview(buffer)[:size], _newlines(buffer, size, scratch))
 
     @property
@@ -264,8 +264,9 @@ def _block_bytes(size: int) -> int:
     """Block size for a file (or compressed file) of ``size`` bytes: ``BLOCK_BYTES`` for a big one.
 
     A file under ``BLOCKS_WANTED`` big blocks gets smaller ones (down to
-    ``MIN_BLOCK_BYTES``): with four blocks one core waits while the first
-    is parsed and the other while the last is mapped.
+    ``MIN_BLOCK_BYTES``), so the ring buffers and blocks in flight stay in
+    proportion to it: 100k spans (257 MB) peak at 2.3x the file instead of
+    3.1x with 64 MiB blocks, in the same time.
     """
     return max(min(BLOCK_BYTES, MIN_BLOCK_BYTES), min(BLOCK_BYTES, size // BLOCKS_WANTED))
 
