@@ -11,7 +11,7 @@ a page fault costs 3-15 microseconds, and in a million-span load these are
 about 100k of the 1.04M faults (10%).
 
 :func:`settle_glibc_malloc` sets the thresholds glibc would reach anyway,
-once per process, before the first big load.
+once per process, when the first OTLP JSON Lines file is read (any size).
 """
 
 from __future__ import annotations
