@@ -29,7 +29,7 @@ import pyarrow.json as pj
 
 STR = pa.string_view()  # polars takes views without a copy; pyarrow parses them as fast
 PYARROW_BLOCK_BYTES = 4 << 20  # pyarrow's parse unit; a line longer than this is read line by line
-JEMALLOC_DECAY_MS = 1000  # freed parse memory goes back to the system after a second unused
+JEMALLOC_DECAY_MS = -1  # freed parse memory is kept for the next block; a load gives it back at its end
 _POOL: pa.MemoryPool | None = None
 
 _SCALAR = [("stringValue", STR), ("intValue", STR), ("doubleValue", pa.float64()),
@@ -106,8 +106,11 @@ def parse_pool() -> pa.MemoryPool:
     The default (mimalloc) pool backs its arenas with transparent huge pages.
     The text a load keeps (zero-copy) then pins partly used 2 MiB pages (about
     +400 MiB at a million spans), and huge-page faults, which compact memory
-    first, cost two to three times the system time on a VM. jemalloc with a
-    one-second decay reuses the memory of one block's parse for the next.
+    first, cost two to three times the system time on a VM. jemalloc without
+    decay reuses the memory of one block's parse for the next (a one-second
+    decay gave back, and faulted in again, ~10% more pages at a million
+    spans); :func:`release_parse_memory` returns it when a load ends. The
+    setting applies to jemalloc arenas created after the first call.
     """
     global _POOL
     if _POOL is None:
@@ -118,6 +121,12 @@ def parse_pool() -> pa.MemoryPool:
             pool = pa.default_memory_pool()
         _POOL = pool
     return _POOL
+
+
+def release_parse_memory() -> None:
+    """Give the parse pool's free memory back to the system (at the end of a load)."""
+    if _POOL is not None:
+        _POOL.release_unused()
 
 
 def fits(inferred: pa.DataType, target: pa.DataType) -> bool:

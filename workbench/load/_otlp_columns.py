@@ -31,6 +31,7 @@ from workbench.load._otlp_json import (
     json_string,
     values_json,
 )
+from workbench.load._spill import TextSpill
 
 # attribute keys the line-by-line reader must see (structured or feedback-bearing)
 COMPLEX_KEY = re.compile(
@@ -88,13 +89,15 @@ def _field(chunks: list[pa.Array], name: str) -> pa.ChunkedArray:
     return pa.chunked_array([c.field(name) for c in chunks])
 
 
-def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndarray, list[str]]:
+def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None,
+                       ) -> tuple[pl.DataFrame, np.ndarray, list[str]]:
     """Flatten ``list<{key, value}>`` chunks into elements.
 
     Returns the elements frame (``row``, ``sv``, ``iv``, ``dv``, ``bv``,
     ``bad``: a value this path cannot take: nested, bytes, empty, several
     fields set, an odd int text or a non-finite double), the key id of each
-    element (``-1`` for a null key) and the distinct keys.
+    element (``-1`` for a null key) and the distinct keys. With a ``spill``,
+    long string values are moved to its memory-mapped file.
     """
     rows, keys, scalars, nested = [], [], {name: [] for name in _SCALARS}, []
     start = 0
@@ -109,6 +112,8 @@ def attribute_elements(kv_chunks: list[pa.Array]) -> tuple[pl.DataFrame, np.ndar
         odd = pc.or_(pc.or_(pc.is_valid(value.field("bytesValue")), pc.is_valid(value.field("arrayValue"))),
                      pc.or_(pc.is_valid(value.field("kvlistValue")), pc.is_null(value)))
         nested.append(odd)
+    if spill is not None:
+        scalars["stringValue"] = spill.move(scalars["stringValue"])
     # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
     columns = {_SHORT[name]: pl.from_arrow(pa.chunked_array(arrays)).rechunk() for name, arrays in scalars.items()}
     frame = pl.DataFrame({"row": np.concatenate(rows) if rows else np.empty(0, np.int64), **columns,
@@ -177,8 +182,12 @@ def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFra
     return frame.select(exprs)
 
 
-def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: dict) -> tuple[pl.DataFrame, np.ndarray]:
-    """Span columns (``OUTPUT_COLUMNS``) for every span, and the rows that need the reference reader."""
+def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: dict,
+                 spill: TextSpill | None = None) -> tuple[pl.DataFrame, np.ndarray]:
+    """Span columns (``OUTPUT_COLUMNS``) for every span, and the rows that need the reference reader.
+
+    With a ``spill``, long attribute text lives in its memory-mapped file (:mod:`workbench.load._spill`).
+    """
     chunks = _chunks(spans)
     n = sum(len(c) for c in chunks)
     status = _field(chunks, "status")
@@ -195,7 +204,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
         "traceState": _field(chunks, "traceState"),
         **{f"raw_{name}": _field(chunks, name) for name in EXTRA_INT_FIELDS},
     }))
-    elements, key_id, distinct = attribute_elements([c.field("attributes") for c in chunks])
+    elements, key_id, distinct = attribute_elements([c.field("attributes") for c in chunks], spill)
     el_complex = elements["bad"].to_numpy() | (key_id < 0)
     complex_key = np.array([bool(COMPLEX_KEY.match(k)) for k in distinct] + [False], dtype=bool)
     el_complex |= complex_key[key_id]

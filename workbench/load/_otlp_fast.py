@@ -44,12 +44,14 @@ import pyarrow as pa
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
 from workbench.load._memory import settle_glibc_malloc
-from workbench.load._otlp_arrow import list_rows, parse_block, valid_utf8
+from workbench.load._otlp_arrow import list_rows, parse_block, release_parse_memory, valid_utf8
+from workbench.load._spill import TextSpill
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
 BLOCKS_WANTED = 16  # a smaller file is cut in about this many blocks: its memory stays in proportion
 MIN_SPLIT_BYTES = 256 << 10
+SPILL_FROM_BYTES = 64 << 20  # files this big keep their long text memory-mapped (:mod:`workbench.load._spill`)
 PARSE_WORKERS = 2  # blocks parsed at once (one pyarrow thread each) while the main thread maps the oldest
 RING_BUFFERS = PARSE_WORKERS + 1
 LONG_LINE_BYTES = 512  # lines at least this long on average: newlines found line by line
@@ -65,6 +67,7 @@ class FastStats:
     rows_columnar: int = 0
     lines_line_by_line: int = 0
     blocks_failed: int = 0
+    bytes_spilled: int = 0
 
 
 @dataclass
@@ -132,17 +135,23 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
         whole = bytes(first.data) + b"".join(bytes(block.data) for block in blocks)
         return otlp.read_python(source, whole, strict=strict)
     shape = "request" if b'"resourceSpans"' in head[:4096] else "span"
+    spill = TextSpill() if _size(source, data) >= SPILL_FROM_BYTES else None
     frames: list[pl.DataFrame] = []
     feedback: list[pl.DataFrame] = []
     problems: list[Problem] = []
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS, thread_name_prefix="workbench-parse") as pool:
         pending: deque = deque()
         for block in _chain(first, blocks):
-            pending.append((block, pool.submit(_parse_block, block, shape)))
+            pending.append((block, pool.submit(_parse_block, block, shape, spill)))
             if len(pending) > PARSE_WORKERS:
-                _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats), frames, feedback, problems)
+                _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill), frames, feedback,
+                         problems)
         while pending:
-            _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats), frames, feedback, problems)
+            _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill), frames, feedback, problems)
+    if spill is not None:
+        stats.bytes_spilled += spill.bytes_written
+        spill.close()
+    release_parse_memory()
     spans = pl.concat(frames, how="vertical", rechunk=False) if frames else schema.empty(schema.SPANS).select(
         otlp.SPAN_COLUMNS)
     fb = [f for f in feedback if f.height]
@@ -260,6 +269,10 @@ def _iter_blocks(source: str, data: bytes | None):
         handle.close()
 
 
+def _size(source: str, data: bytes | None) -> int:
+    return len(data) if data is not None else os.stat(source).st_size
+
+
 def _block_bytes(size: int) -> int:
     """Block size for a file (or compressed file) of ``size`` bytes: ``BLOCK_BYTES`` for a big one.
 
@@ -281,20 +294,27 @@ def _read_into(handle, view: memoryview) -> int:
     return total
 
 
-def _parse_block(block: _Block, shape: str) -> pa.Table | None:
-    """The block as an Arrow table, or ``None`` when it needs a closer look."""
+def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> pa.Table | None:
+    """The block as an Arrow table, or ``None`` when it needs a closer look.
+
+    With a ``spill``, the long attribute text is written out here, on the
+    parsing thread, while the main thread maps the previous block.
+    """
     if not block.lines_start_with_brace():
         return None  # blank lines, leading spaces, a BOM, or records spanning lines
     table = parse_block(block.data, shape)
     if table is None or table.num_rows != block.n_lines or not valid_utf8(block.data):
         return None
+    if spill is not None:
+        spill.prepare(spans.field("attributes").flatten().field("value").field("stringValue")
+                      for spans in _span_chunks(table, shape))
     return table
 
 
-def _read_parsed(source, block, parsing, shape, strict, stats) -> ReaderResult:
+def _read_parsed(source, block, parsing, shape, strict, stats, spill) -> ReaderResult:
     table = parsing.result()
     good, bad = ([(block, table)], []) if table is not None else _pieces_around_failures(block, shape, stats)
-    return _map_pieces(source, good, bad, shape, strict, stats)
+    return _map_pieces(source, good, bad, shape, strict, stats, spill)
 
 
 def _pieces_around_failures(block: _Block, shape: str, stats: FastStats) -> tuple[list, list[_Block]]:
@@ -320,7 +340,7 @@ def _pieces_around_failures(block: _Block, shape: str, stats: FastStats) -> tupl
     return good, bad
 
 
-def _map_pieces(source, good, bad, shape, strict, stats) -> ReaderResult:
+def _map_pieces(source, good, bad, shape, strict, stats, spill=None) -> ReaderResult:
     """Map all parsed pieces of a block in one go; read bad pieces and complex lines by reference, in line order.
 
     Mapping has a fixed cost per call, so the parsed pieces around a bad line
@@ -336,7 +356,7 @@ def _map_pieces(source, good, bad, shape, strict, stats) -> ReaderResult:
         table = good[0][1] if len(good) == 1 else pa.concat_tables(t for _, t in good)
         spans, row_idx, resource = _span_rows(table, shape)
         del table
-        frame, complex_rows = span_columns(spans, resource)
+        frame, complex_rows = span_columns(spans, resource, spill)
         del spans, resource
         line_of_row = np.concatenate([piece.first_line + np.arange(piece.n_lines) for piece, _ in good])
         complex_lines = np.unique(row_idx[complex_rows]) if complex_rows.any() else np.empty(0, dtype=np.int64)
@@ -373,12 +393,20 @@ def _flat(list_array: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return list_array.flatten(), list_rows(list_array)
 
 
+def _span_chunks(table: pa.Table, shape: str) -> list[pa.StructArray]:
+    """The spans of a parsed block, one struct array per chunk (and, for requests, per request chunk)."""
+    if shape == "span":
+        return [batch.to_struct_array() for batch in table.to_batches()]
+    return [requests.flatten().field("scopeSpans").flatten().field("spans").flatten()
+            for requests in table.column("resourceSpans").chunks]
+
+
 def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.ndarray, dict]:
     """All spans of a parsed block as struct-array chunks, their line index, and per-span resource info."""
     from workbench.load._otlp_json import resource_info, scope_json
 
     if shape == "span":
-        return [batch.to_struct_array() for batch in table.to_batches()], np.arange(table.num_rows), {}
+        return _span_chunks(table, shape), np.arange(table.num_rows), {}
     chunks, lines, resource_parts, scope_parts, span_res, span_scope, scope_owner = [], [], [], [], [], [], []
     row0 = n_res = n_scopes = 0
     for requests in table.column("resourceSpans").chunks:  # flatten per chunk; describe resources once per block

@@ -1,0 +1,195 @@
+"""Long text moved to a memory-mapped file reads back as the same strings, in every path of a load."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from workbench.load import _otlp_fast, _spill, otlp
+from workbench.load._records import read_bytes
+
+
+def _texts(rng: random.Random, n: int) -> list[str | None]:
+    """Nulls, inline (<= 12 bytes), short (13-255) and long strings, with multi-byte characters."""
+    out = []
+    for _ in range(n):
+        size = rng.choice([0, 5, 12, 13, 40, 255, 256, 300, 3000])
+        out.append(None if rng.random() < 0.1 else "".join(rng.choice("ab é東\n\"") for _ in range(size)))
+    return out
+
+
+def _views(values: list[str | None], pieces: int = 3) -> pa.Array:
+    """A ``string_view`` array whose text sits in several data buffers, as pyarrow's parser leaves it."""
+    size = -(-len(values) // pieces)
+    array = pa.concat_arrays([pa.array(values[i:i + size], pa.string_view()) for i in range(0, len(values), size)])
+    assert array.to_pylist() == values and len(array.buffers()) > 3
+    return array
+
+
+@pytest.fixture
+def small_spill(monkeypatch):
+    monkeypatch.setattr(_spill, "MIN_SPILL_BYTES", 1)
+
+
+def test_moved_strings_are_the_same_and_long_ones_live_in_the_file(small_spill, tmp_path):
+    values = _texts(random.Random(3), 500)
+    array = _views(values)
+    spill = _spill.TextSpill(str(tmp_path))
+    moved, = spill.move([array])
+    assert moved is not array and moved.to_pylist() == values
+    moved.validate(full=True)
+    long_bytes = sum(len(v.encode()) for v in values if v is not None and len(v.encode()) >= _spill.MIN_BYTES)
+    short_bytes = sum(len(v.encode()) for v in values if v is not None and 12 < len(v.encode()) < _spill.MIN_BYTES)
+    mapped, heap = moved.buffers()[2:]
+    assert spill.bytes_written == mapped.size >= long_bytes
+    assert heap.size == short_bytes  # the short ones are copied, compactly, to the heap
+    assert pl.from_arrow(moved).to_list() == values
+    spill.close()
+    assert moved.to_pylist() == values  # the map outlives the spill's own handle
+
+
+def test_prepared_arrays_are_handed_out_once_by_identity(small_spill):
+    values = _texts(random.Random(4), 200)
+    array = _views(values)
+    spill = _spill.TextSpill()
+    spill.prepare([array])
+    written = spill.bytes_written
+    same_data = pa.Array.from_buffers(array.type, len(array), array.buffers(), null_count=array.null_count)
+    first, = spill.move([same_data])
+    assert first.to_pylist() == values and spill.bytes_written == written  # not written twice
+    assert spill.move([array])[0].to_pylist() == values and spill.bytes_written == 2 * written  # not prepared: moved now
+
+
+def test_arrays_with_little_long_text_or_of_other_types_stay(tmp_path):
+    spill = _spill.TextSpill(str(tmp_path))
+    short = pa.array(["x" * 300] * 3, pa.string_view())  # under MIN_SPILL_BYTES
+    assert spill.move([short])[0] is short
+    plain = pa.array(["x" * 300] * 10_000)  # not string_view
+    sliced = pa.array(["x" * 300] * 10_000, pa.string_view()).slice(5)
+    assert spill.move([plain, sliced]) == [plain, sliced]
+    assert spill.bytes_written == 0
+
+
+def test_arrays_moved_together_share_one_region(small_spill, monkeypatch):
+    monkeypatch.setattr(_spill, "MIN_SPILL_BYTES", 5000)  # more than any one array below has
+    batches = [_texts(random.Random(seed), 20) for seed in range(6)]
+    arrays = [_views(values, pieces=2) for values in batches]
+    spill = _spill.TextSpill()
+    moved = spill.move([*arrays, pa.array(["x" * 300] * 3)])
+    assert [m.to_pylist() for m in moved[:-1]] == batches
+    assert len({m.buffers()[2].address for m in moved[:-1]}) == 1  # one write, one map
+    assert spill.bytes_written == sum(b.size for a in arrays for b in a.buffers()[2:])
+
+
+def test_a_full_disk_turns_the_spill_off_and_keeps_the_text(small_spill, monkeypatch):
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_spill.os, "pwrite", full)
+    spill = _spill.TextSpill()
+    array = _views(_texts(random.Random(5), 100))
+    assert spill.move([array])[0] is array and not spill.enabled
+    other = _views(["y" * 400] * 5)
+    assert spill.move([other])[0] is other and spill.bytes_written == 0
+
+
+@pytest.mark.parametrize("file_kind", ["direct where possible", "page cache", "named temporary file"])
+def test_every_kind_of_spill_file_reads_back_the_same(small_spill, monkeypatch, tmp_path, file_kind):
+    monkeypatch.setattr(_spill, "STAGE_BYTES", 8192)  # several flushes of the staging buffer per region
+    if file_kind != "direct where possible":
+        monkeypatch.setattr(_spill, "O_DIRECT", 0)
+    if file_kind == "named temporary file":
+        monkeypatch.setattr(_spill, "O_TMPFILE", 0)
+    spill = _spill.TextSpill(str(tmp_path))
+    batches = [_texts(random.Random(seed), 300) for seed in (8, 9, 10)]
+    moved = [spill.move([_views(values)])[0] for values in batches]  # three regions, one after another
+    (file,) = spill._files.values()
+    assert [m.to_pylist() for m in moved] == batches
+    assert file.direct is False or file_kind == "direct where possible"
+    spill.close()
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+    assert [m.to_pylist() for m in moved] == batches
+
+
+def test_direct_writes_the_file_system_refuses_go_through_the_page_cache(small_spill, monkeypatch, tmp_path):
+    probe = _spill._SpillFile.open(str(tmp_path))
+    _spill.os.close(probe.fd)
+    if not probe.direct:
+        pytest.skip("no direct I/O where the tests write")
+    real, refused = _spill.os.pwrite, []
+
+    def picky(fd, data, offset):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & _spill.O_DIRECT:
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(_spill.os, "pwrite", picky)
+    spill = _spill.TextSpill(str(tmp_path))
+    values = _texts(random.Random(12), 300)
+    moved = spill.move([_views(values)])[0]
+    assert moved is not None and moved.to_pylist() == values and spill.enabled
+    assert refused and not any(file.direct for file in spill._files.values())
+
+
+def test_parallel_writers_get_separate_regions(small_spill):
+    spill = _spill.TextSpill()
+    batches = [_texts(random.Random(seed), 300) for seed in range(12)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        moved = list(pool.map(lambda values: spill.move([_views(values)])[0], batches))
+    assert [m.to_pylist() for m in moved] == batches
+
+
+def _long_spans(n: int, rng: random.Random) -> list[dict]:
+    spans = []
+    for i in range(n):
+        text = "".join(rng.choice("word é東 \"\n\\") for _ in range(rng.randint(0, 1500)))
+        attrs = [{"key": "openinference.span.kind", "value": {"stringValue": "LLM"}},
+                 {"key": "input.value", "value": {"stringValue": text}},
+                 {"key": "output.value", "value": {"stringValue": text[::-1]}},
+                 {"key": "llm.model_name", "value": {"stringValue": "a-model-name-longer-than-twelve"}},
+                 {"key": "metadata", "value": {"stringValue": '{"prompt_version": "v2"}'}},
+                 {"key": "custom.long", "value": {"stringValue": "z" * (300 + i % 5)}}]
+        spans.append({"traceId": f"{i // 4:032x}", "spanId": f"{i + 1:016x}", "name": "chat",
+                      "startTimeUnixNano": str(1_767_261_600_000_000_000 + i), "endTimeUnixNano":
+                      str(1_767_261_600_000_000_000 + i + 1000), "attributes": attrs, "status": {"code": 1}})
+    return spans
+
+
+@pytest.mark.parametrize("shape", ["span", "request"])
+def test_a_load_with_the_spill_gives_the_reference_rows(tmp_path, monkeypatch, small_spill, shape):
+    monkeypatch.setattr(_otlp_fast, "SPILL_FROM_BYTES", 0)
+    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_otlp_fast, "MIN_BLOCK_BYTES", 64 << 10)
+    spans = _long_spans(600, random.Random(6))
+    if shape == "span":
+        lines = [orjson.dumps(s) for s in spans]
+    else:
+        lines = [orjson.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "s"},
+                                                                                  "spans": spans[i:i + 3]}]}]})
+                 for i in range(0, len(spans), 3)]
+    lines[77] = lines[77][:40]  # a bad line: its block is cut in pieces, parsed and moved on the main thread
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert stats.bytes_spilled > 300 * 400 and stats.blocks_failed >= 1
+    assert fast.spans.height == slow.spans.height == 600 - (1 if shape == "span" else 3)
+    assert fast.spans.drop("duration_ms").equals(slow.spans.drop("duration_ms"))
+    assert [(p.line, p.reason) for p in fast.problems] == [(78, "invalid JSON")]
+
+
+def test_small_files_keep_their_text_in_memory(tmp_path):
+    path = tmp_path / "small.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in _long_spans(50, random.Random(7))) + b"\n")
+    stats = _otlp_fast.FastStats()
+    _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
+    assert stats.bytes_spilled == 0 and stats.rows_columnar == 50

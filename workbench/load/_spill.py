@@ -1,0 +1,250 @@
+"""Long attribute text of a big load kept in a memory-mapped temporary file instead of on the heap.
+
+Inputs and outputs are most of an OTLP export (1.6 GB of a 2.6 GB file of a
+million spans). Held in memory they make a load's peak about 1.3x its file.
+:class:`TextSpill` writes the text pyarrow parsed for a block to an unnamed
+temporary file (``tempfile.TemporaryFile``: nothing to clean up, gone when
+the last frame using it is) and hands back the same strings as Arrow views
+into a read-only memory map of that file. The parse memory is then reused by
+the next block, and the text is paged in from the page cache only when
+something reads it; the kernel can drop those pages again under pressure.
+
+Strings from ``MIN_BYTES`` up move to the file. Shorter ones that are not
+inline in their view (13 bytes up) are copied to a small heap buffer, so
+that what the mapping reads (model names, metadata, ids of sessions) never
+touches the file. Every value is the same string before and after
+(``tests/load/test_spill.py``).
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import tempfile
+import threading
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+
+MIN_BYTES = 256  # strings this long and longer go to the file (inputs, outputs, documents)
+INLINE_BYTES = 12  # Arrow keeps strings up to this long inside the 16-byte view
+MIN_SPILL_BYTES = 1 << 20  # an array with less long text than this stays in memory
+PAGE_BYTES = max(mmap.ALLOCATIONGRANULARITY, 4096)  # regions start on a page (mmap) and direct writes are pages
+O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+O_DIRECT = getattr(os, "O_DIRECT", 0)
+MAX_REGION_BYTES = (1 << 31) - 1  # a view's offset into its buffer is an int32
+STAGE_BYTES = 8 << 20  # per writing thread: direct writes go through this page-aligned buffer
+
+
+class TextSpill:
+    """An append-only, memory-mapped home for long strings of ``string_view`` arrays.
+
+    The work (writing, remapping views) can be done ahead, on the threads
+    that parse (:meth:`prepare`); :meth:`move` then hands the prepared array
+    out, or does the work itself for an array nobody prepared.
+
+    Parameters
+    ----------
+    directory
+        Where the unnamed file lives (default: the system's temporary
+        directory). If a write fails (a full disk), the spill turns itself
+        off and arrays stay in memory as they were.
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._directory = directory
+        self._files: dict[int, _SpillFile] = {}
+        self._lock = threading.Lock()
+        self._prepared: dict[tuple[int, int], tuple[pa.Array, pa.Array]] = {}
+        self.enabled = True
+        self.bytes_written = 0
+
+    def prepare(self, arrays: Iterable[pa.Array]) -> None:
+        """Move ``arrays`` now (any thread); :meth:`move` of the same arrays returns the results."""
+        arrays = list(arrays)
+        for array, moved in zip(arrays, self._move(arrays), strict=True):
+            if moved is not array:
+                self._prepared[_identity(array)] = (array, moved)  # the original kept: its address stays its own
+
+    def move(self, arrays: list[pa.Array]) -> list[pa.Array]:
+        """``arrays`` (``string_view``) with their long strings in the file, together in one region.
+
+        An array :meth:`prepare` saw comes back as prepared; an array with
+        too little long text, of another type or sliced comes back unchanged,
+        as does everything once the spill is off.
+        """
+        out = [self._prepared.pop(_identity(a), (None, None))[1] if self._prepared else None for a in arrays]
+        rest = [a for a, done in zip(arrays, out, strict=True) if done is None]
+        moved = iter(self._move(rest))
+        return [done if done is not None else next(moved) for done in out]
+
+    def _move(self, arrays: list[pa.Array]) -> list[pa.Array]:
+        takes = [_movable(a) for a in arrays]
+        chosen = [i for i, views in enumerate(takes) if views is not None]
+        views = [takes[i] for i in chosen]
+        big_bytes = sum(int(v[v[:, 0] >= MIN_BYTES, 0].sum()) for v in views)
+        data = [arrays[i].buffers()[2:] for i in chosen]
+        total = sum(b.size for buffers in data for b in buffers)
+        if not self.enabled or big_bytes < MIN_SPILL_BYTES or total > MAX_REGION_BYTES:
+            return arrays
+        try:
+            mapped, starts = self._write([b for buffers in data for b in buffers])
+        except OSError:
+            self.enabled = False  # no room on disk: keep the text in memory from here on
+            return arrays
+        out, first = list(arrays), 0
+        for i, array_views, buffers in zip(chosen, views, data, strict=True):
+            out[i] = _remapped(arrays[i], array_views, buffers, mapped, starts[first: first + len(buffers)])
+            first += len(buffers)
+        return out
+
+    def _write(self, data: list[pa.Buffer]) -> tuple[pa.Buffer, np.ndarray]:
+        """Append the buffers to this thread's file; the mapped region and where each buffer starts in it.
+
+        One file per writing thread: two threads appending to one file wait
+        on its inode lock.
+        """
+        with self._lock:
+            file = self._files.get(threading.get_ident())
+            if file is None:
+                file = self._files[threading.get_ident()] = _SpillFile.open(self._directory)
+        sizes = np.array([b.size for b in data], dtype=np.int64)
+        start = file.append(data)
+        region = mmap.mmap(file.fd, int(sizes.sum()), access=mmap.ACCESS_READ, offset=start)
+        with self._lock:
+            self.bytes_written += int(sizes.sum())
+        return pa.py_buffer(region), np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+    def close(self) -> None:
+        """Close the spill's own files (maps already handed out stay valid)."""
+        self._prepared.clear()
+        with self._lock:
+            for file in self._files.values():
+                os.close(file.fd)
+            self._files.clear()
+
+
+class _SpillFile:
+    """One unnamed file, appended to in page-aligned regions, with direct I/O where the system has it.
+
+    Direct I/O (``O_DIRECT``) writes from a reused, page-aligned staging
+    buffer straight to the disk: no page-cache pages to allocate and copy
+    into (that cost 2.5 s of system time for the 1.6 GB of a million spans,
+    against ~0.2 s), and the text then really is on disk, not in memory.
+    Where the file system refuses it (tmpfs), writes go through the page cache.
+    """
+
+    def __init__(self, fd: int, direct: bool) -> None:
+        self.fd = fd
+        self.direct = direct
+        self.end = 0
+        self._stage = np.frombuffer(mmap.mmap(-1, STAGE_BYTES), dtype=np.uint8) if direct else None
+
+    @classmethod
+    def open(cls, directory: str | None) -> _SpillFile:
+        where = directory or tempfile.gettempdir()
+        if O_TMPFILE:  # unnamed from the start (Linux): nothing to clean up, even after a crash
+            for extra, direct in ((O_DIRECT, True), (0, False)):
+                if direct and not O_DIRECT:
+                    continue
+                try:
+                    return cls(os.open(where, os.O_RDWR | O_TMPFILE | extra, 0o600), direct)
+                except OSError:  # no direct I/O (tmpfs), or no unnamed files on this file system
+                    continue
+        handle = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - its descriptor is duplicated, then closed
+        with handle:
+            return cls(os.dup(handle.fileno()), False)
+
+    def append(self, data: list[pa.Buffer]) -> int:
+        """Write the buffers one after another at the next page boundary; where they start."""
+        start = -(-self.end // PAGE_BYTES) * PAGE_BYTES
+        if self.direct:
+            try:
+                self.end = self._append_direct(data, start)
+                return start
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                # the file system took O_DIRECT but not these writes: go on through the page cache
+                import fcntl  # POSIX only, as O_DIRECT is
+
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~O_DIRECT)
+                self.direct = False
+        at = start
+        for buffer in data:
+            at = _pwrite_all(self.fd, memoryview(buffer), at)
+        self.end = at
+        return start
+
+    def _append_direct(self, data: list[pa.Buffer], start: int) -> int:
+        stage, filled, at = self._stage, 0, start
+        for buffer in data:
+            raw = np.frombuffer(buffer, dtype=np.uint8)
+            done = 0
+            while done < len(raw):
+                n = min(len(raw) - done, len(stage) - filled)
+                stage[filled: filled + n] = raw[done: done + n]
+                filled, done = filled + n, done + n
+                if filled == len(stage):
+                    at, filled = _pwrite_all(self.fd, memoryview(stage), at), 0
+        if filled:  # direct writes are whole pages: the tail is padded
+            _pwrite_all(self.fd, memoryview(stage[: -(-filled // PAGE_BYTES) * PAGE_BYTES]), at)
+        return at + filled
+
+
+def _pwrite_all(fd: int, view: memoryview, at: int) -> int:
+    while len(view):
+        written = os.pwrite(fd, view, at)
+        view, at = view[written:], at + written
+    return at
+
+
+def _identity(array: pa.Array) -> tuple[int, int]:
+    """Two wrappers of the same array data (views buffer, length) share this."""
+    views = array.buffers()[1] if array.offset == 0 and pa.types.is_string_view(array.type) else None
+    return (views.address if views is not None else id(array), len(array))
+
+
+def _movable(array: pa.Array) -> np.ndarray | None:
+    """The views of a ``string_view`` array whose text can move (``(n, 4)`` int32), else ``None``."""
+    if array.offset or not pa.types.is_string_view(array.type) or len(array) == 0:
+        return None
+    buffers = array.buffers()
+    if len(buffers) < 3 or any(b is None for b in buffers[2:]):
+        return None
+    return np.frombuffer(buffers[1], dtype=np.int32, count=4 * len(array)).reshape(-1, 4)
+
+
+def _remapped(array: pa.Array, views: np.ndarray, data: list[pa.Buffer], mapped: pa.Buffer,
+              starts: np.ndarray) -> pa.Array:
+    """``array`` with long strings read from ``mapped`` (its buffers were written at ``starts``), short ones copied."""
+    lengths = views[:, 0]
+    big = lengths >= MIN_BYTES
+    small = (lengths > INLINE_BYTES) & ~big
+    moved = views.copy()
+    moved[big, 2] = 0
+    moved[big, 3] = starts[views[big, 2]] + views[big, 3]
+    heap = _compact(data, views, small)
+    moved[small, 2] = 1
+    moved[small, 3] = np.cumsum(lengths[small]) - lengths[small]
+    return pa.Array.from_buffers(pa.string_view(), len(array),
+                                 [array.buffers()[0], pa.py_buffer(moved), mapped, pa.py_buffer(heap)],
+                                 null_count=array.null_count)
+
+
+def _compact(data: list[pa.Buffer], views: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The bytes of the strings at ``rows`` (non-inline views into ``data``), one after another."""
+    lengths = views[rows, 0].astype(np.int64)
+    if not len(lengths):
+        return np.empty(0, dtype=np.uint8)
+    ends = np.cumsum(lengths)
+    index = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths)  # position within each string
+    out = np.empty(ends[-1], dtype=np.uint8)
+    buffer_of = views[rows, 2]
+    for b in np.unique(buffer_of):
+        raw = np.frombuffer(data[b], dtype=np.uint8)
+        mask = np.repeat(buffer_of == b, lengths)
+        out[mask] = raw[np.repeat(views[rows, 3].astype(np.int64), lengths)[mask] + index[mask]]
+    return out
