@@ -33,23 +33,41 @@ def _views(values: list[str | None], pieces: int = 3) -> pa.Array:
     return array
 
 
+KEYS = ["input.value", "output.value", "llm.model_name", "metadata", None]
+
+
+def _keys(values: list[str | None], seed: int = 0) -> pa.Array:
+    """A key beside each value: text keys, others, and a null key."""
+    rng = random.Random(seed)
+    return pa.array([rng.choice(KEYS) for _ in values], pa.string_view())
+
+
+def _is_text(key: str | None, value: str | None) -> bool:
+    return key in ("input.value", "output.value") and value is not None and len(value.encode()) > 12
+
+
 @pytest.fixture
 def small_spill(monkeypatch):
     monkeypatch.setattr(_spill, "MIN_SPILL_BYTES", 1)
 
 
-def test_moved_strings_are_the_same_and_long_ones_live_in_the_file(small_spill, tmp_path):
+def _new(directory=None) -> _spill.TextSpill:
+    return _spill.TextSpill(["input.value", "output.value"], None if directory is None else str(directory))
+
+
+def test_moved_strings_are_the_same_and_only_text_lives_in_the_file(small_spill, tmp_path):
     values = _texts(random.Random(3), 500)
-    array = _views(values)
-    spill = _spill.TextSpill(str(tmp_path))
-    moved, = spill.move([array])
+    array, keys = _views(values), _keys(values)
+    spill = _new(tmp_path)
+    moved, = spill.move([array], [keys])
     assert moved is not array and moved.to_pylist() == values
     moved.validate(full=True)
-    long_bytes = sum(len(v.encode()) for v in values if v is not None and len(v.encode()) >= _spill.MIN_BYTES)
-    short_bytes = sum(len(v.encode()) for v in values if v is not None and 12 < len(v.encode()) < _spill.MIN_BYTES)
+    pairs = list(zip(keys.to_pylist(), values, strict=True))
+    text_bytes = sum(len(v.encode()) for k, v in pairs if _is_text(k, v))
+    other_bytes = sum(len(v.encode()) for k, v in pairs if v is not None and len(v.encode()) > 12 and not _is_text(k, v))
     mapped, heap = moved.buffers()[2:]
-    assert spill.bytes_written == mapped.size >= long_bytes
-    assert heap.size == short_bytes  # the short ones are copied, compactly, to the heap
+    assert spill.bytes_written == mapped.size >= text_bytes > 0
+    assert heap.size == other_bytes > 0  # the rest is copied, compactly, to memory
     assert pl.from_arrow(moved).to_list() == values
     spill.close()
     assert moved.to_pylist() == values  # the map outlives the spill's own handle
@@ -57,33 +75,38 @@ def test_moved_strings_are_the_same_and_long_ones_live_in_the_file(small_spill, 
 
 def test_prepared_arrays_are_handed_out_once_by_identity(small_spill):
     values = _texts(random.Random(4), 200)
-    array = _views(values)
-    spill = _spill.TextSpill()
-    spill.prepare([array])
+    array, keys = _views(values), _keys(values)
+    spill = _new()
+    spill.prepare([(keys, array)])
     written = spill.bytes_written
     same_data = pa.Array.from_buffers(array.type, len(array), array.buffers(), null_count=array.null_count)
-    first, = spill.move([same_data])
-    assert first.to_pylist() == values and spill.bytes_written == written  # not written twice
-    assert spill.move([array])[0].to_pylist() == values and spill.bytes_written == 2 * written  # not prepared: moved now
+    first, = spill.move([same_data], [keys])
+    assert first.to_pylist() == values and spill.bytes_written == written > 0  # not written twice
+    assert spill.move([array], [keys])[0].to_pylist() == values and spill.bytes_written == 2 * written  # moved now
 
 
-def test_arrays_with_little_long_text_or_of_other_types_stay(tmp_path):
-    spill = _spill.TextSpill(str(tmp_path))
+def test_arrays_with_little_text_or_of_other_types_stay(tmp_path):
+    spill = _new(tmp_path)
     short = pa.array(["x" * 300] * 3, pa.string_view())  # under MIN_SPILL_BYTES
-    assert spill.move([short])[0] is short
+    text_keys = pa.array(["input.value"] * 10_000, pa.string_view())
+    assert spill.move([short], [text_keys[:3]])[0] is short
     plain = pa.array(["x" * 300] * 10_000)  # not string_view
-    sliced = pa.array(["x" * 300] * 10_000, pa.string_view()).slice(5)
-    assert spill.move([plain, sliced]) == [plain, sliced]
+    sliced = pa.array(["x" * 300] * 10_001, pa.string_view()).slice(1)
+    not_text = pa.array(["x" * 300] * 10_000, pa.string_view())
+    other_keys = pa.array(["llm.model_name"] * 10_000, pa.string_view())
+    assert spill.move([plain, sliced, not_text], [text_keys, text_keys, other_keys]) == [plain, sliced, not_text]
     assert spill.bytes_written == 0
 
 
 def test_arrays_moved_together_share_one_region(small_spill, monkeypatch):
     monkeypatch.setattr(_spill, "MIN_SPILL_BYTES", 5000)  # more than any one array below has
-    batches = [_texts(random.Random(seed), 20) for seed in range(6)]
+    batches = [_texts(random.Random(seed), 40) for seed in range(6)]
     arrays = [_views(values, pieces=2) for values in batches]
-    spill = _spill.TextSpill()
-    moved = spill.move([*arrays, pa.array(["x" * 300] * 3)])
-    assert [m.to_pylist() for m in moved[:-1]] == batches
+    keys = [pa.array(["output.value"] * 40, pa.string_view()) for _ in batches]
+    spill = _new()
+    extra = pa.array(["x" * 300] * 3)
+    moved = spill.move([*arrays, extra], [*keys, keys[0][:3]])
+    assert [m.to_pylist() for m in moved[:-1]] == batches and moved[-1] is extra
     assert len({m.buffers()[2].address for m in moved[:-1]}) == 1  # one write, one map
     assert spill.bytes_written == sum(b.size for a in arrays for b in a.buffers()[2:])
 
@@ -93,11 +116,12 @@ def test_a_full_disk_turns_the_spill_off_and_keeps_the_text(small_spill, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(_spill.os, "pwrite", full)
-    spill = _spill.TextSpill()
-    array = _views(_texts(random.Random(5), 100))
-    assert spill.move([array])[0] is array and not spill.enabled
+    spill = _new()
+    values = _texts(random.Random(5), 100)
+    array = _views(values)
+    assert spill.move([array], [_keys(values)])[0] is array and not spill.enabled
     other = _views(["y" * 400] * 5)
-    assert spill.move([other])[0] is other and spill.bytes_written == 0
+    assert spill.move([other], [_keys(["y"] * 5)])[0] is other and spill.bytes_written == 0
 
 
 @pytest.mark.parametrize("file_kind", ["direct where possible", "page cache", "named temporary file"])
@@ -107,10 +131,10 @@ def test_every_kind_of_spill_file_reads_back_the_same(small_spill, monkeypatch, 
         monkeypatch.setattr(_spill, "O_DIRECT", 0)
     if file_kind == "named temporary file":
         monkeypatch.setattr(_spill, "O_TMPFILE", 0)
-    spill = _spill.TextSpill(str(tmp_path))
+    spill = _new(tmp_path)
     batches = [_texts(random.Random(seed), 300) for seed in (8, 9, 10)]
-    moved = [spill.move([_views(values)])[0] for values in batches]  # three regions, one after another
-    (file,) = spill._files.values()
+    moved = [spill.move([_views(values)], [_keys(values, seed)])[0] for seed, values in enumerate(batches)]
+    (file,) = spill._files.values()  # three regions, one after another
     assert [m.to_pylist() for m in moved] == batches
     assert file.direct is False or file_kind == "direct where possible"
     spill.close()
@@ -132,19 +156,20 @@ def test_direct_writes_the_file_system_refuses_go_through_the_page_cache(small_s
         return real(fd, data, offset)
 
     monkeypatch.setattr(_spill.os, "pwrite", picky)
-    spill = _spill.TextSpill(str(tmp_path))
+    spill = _new(tmp_path)
     values = _texts(random.Random(12), 300)
-    moved = spill.move([_views(values)])[0]
-    assert moved is not None and moved.to_pylist() == values and spill.enabled
+    moved = spill.move([_views(values)], [_keys(values)])[0]
+    assert moved.to_pylist() == values and spill.enabled and spill.bytes_written > 0
     assert refused and not any(file.direct for file in spill._files.values())
 
 
 def test_parallel_writers_get_separate_regions(small_spill):
-    spill = _spill.TextSpill()
+    spill = _new()
     batches = [_texts(random.Random(seed), 300) for seed in range(12)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        moved = list(pool.map(lambda values: spill.move([_views(values)])[0], batches))
+        moved = list(pool.map(lambda values: spill.move([_views(values)], [_keys(values)])[0], batches))
     assert [m.to_pylist() for m in moved] == batches
+    assert spill.bytes_written > 0
 
 
 def _long_spans(n: int, rng: random.Random) -> list[dict]:

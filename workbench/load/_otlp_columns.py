@@ -63,6 +63,7 @@ def _column_plan() -> dict[str, tuple[str, list[str]]]:
 
 
 PLAN = _column_plan()
+TEXT_KEYS = (*_attrs.INPUT_KEYS, *_attrs.OUTPUT_KEYS)  # values a load never reads again: a spill may hold them
 _INT_KEYS = {key for kind, keys in PLAN.values() if kind == "int" for key in keys}
 # mapped keys that stay in ``attributes`` even when present (read, not consumed)
 _NOT_CONSUMED = {"gen_ai.operation.name", _attrs.METADATA_KEY, "llm.cost.prompt", "llm.cost.completion"}
@@ -97,7 +98,7 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
     ``bad``: a value this path cannot take: nested, bytes, empty, several
     fields set, an odd int text or a non-finite double), the key id of each
     element (``-1`` for a null key) and the distinct keys. With a ``spill``,
-    long string values are moved to its memory-mapped file.
+    input and output text is moved to its memory-mapped file.
     """
     rows, keys, scalars, nested = [], [], {name: [] for name in _SCALARS}, []
     start = 0
@@ -113,7 +114,7 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
                      pc.or_(pc.is_valid(value.field("kvlistValue")), pc.is_null(value)))
         nested.append(odd)
     if spill is not None:
-        scalars["stringValue"] = spill.move(scalars["stringValue"])
+        scalars["stringValue"] = spill.move(scalars["stringValue"], keys)
     # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
     columns = {_SHORT[name]: pl.from_arrow(pa.chunked_array(arrays)).rechunk() for name, arrays in scalars.items()}
     frame = pl.DataFrame({"row": np.concatenate(rows) if rows else np.empty(0, np.int64), **columns,

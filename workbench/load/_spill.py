@@ -14,10 +14,11 @@ The file takes about 0.65x of the export's size on disk while the frames
 live. When a write fails (a full disk), the spill turns itself off and the
 rest of the load keeps its text in memory, as a small file always does.
 
-Strings from ``MIN_BYTES`` up move to the file. Shorter ones that are not
-inline in their view (13 bytes up) are copied to a small heap buffer, so
-that what the mapping reads (model names, metadata, ids of sessions) never
-touches the file. Every value is the same string before and after
+Only the values of the input and output keys move to the file: nothing in
+a load reads them again. Other values that are not inline in their view
+(13 bytes up) are copied to a compact buffer in memory, so that what the
+mapping reads (model names, metadata, attributes kept as JSON) never waits
+on the disk. Every value is the same string before and after
 (``tests/load/test_spill.py``).
 """
 
@@ -31,9 +32,9 @@ import threading
 from collections.abc import Iterable
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
-MIN_BYTES = 256  # strings this long and longer go to the file (inputs, outputs, documents)
 INLINE_BYTES = 12  # Arrow keeps strings up to this long inside the 16-byte view
 MIN_SPILL_BYTES = 1 << 20  # an array with less long text than this stays in memory
 PAGE_BYTES = max(mmap.ALLOCATIONGRANULARITY, 4096)  # regions start on a page (mmap) and direct writes are pages
@@ -45,7 +46,12 @@ STAGE_BYTES = 8 << 20  # per writing thread: direct writes go through this page-
 
 
 class TextSpill:
-    """An append-only, memory-mapped home for long strings of ``string_view`` arrays.
+    """An append-only, memory-mapped home for the text values of ``string_view`` arrays.
+
+    A value moves to the file when its key is one of ``text_keys`` (inputs and
+    outputs: the load never reads them again); every other value that is not
+    inline in its view is copied to a compact buffer in memory, because the
+    mapping reads those (model names, metadata, attributes kept as JSON).
 
     The work (writing, remapping views) can be done ahead, on the threads
     that parse (:meth:`prepare`); :meth:`move` then hands the prepared array
@@ -53,13 +59,16 @@ class TextSpill:
 
     Parameters
     ----------
+    text_keys
+        The attribute keys whose values go to the file.
     directory
         Where the unnamed file lives (default: the system's temporary
         directory). If a write fails (a full disk), the spill turns itself
         off and arrays stay in memory as they were.
     """
 
-    def __init__(self, directory: str | None = None) -> None:
+    def __init__(self, text_keys: Iterable[str], directory: str | None = None) -> None:
+        self._text_keys = list(text_keys)
         self._directory = directory
         self._files: dict[int, _SpillFile] = {}
         self._lock = threading.Lock()
@@ -67,42 +76,43 @@ class TextSpill:
         self.enabled = True
         self.bytes_written = 0
 
-    def prepare(self, arrays: Iterable[pa.Array]) -> None:
-        """Move ``arrays`` now (any thread); :meth:`move` of the same arrays returns the results."""
-        arrays = list(arrays)
-        for array, moved in zip(arrays, self._move(arrays), strict=True):
+    def prepare(self, pairs: Iterable[tuple[pa.Array, pa.Array]]) -> None:
+        """Move ``(keys, values)`` pairs now (any thread); :meth:`move` of the same values returns the results."""
+        pairs = list(pairs)
+        keys, values = [k for k, _ in pairs], [v for _, v in pairs]
+        for array, moved in zip(values, self._move(values, keys), strict=True):
             if moved is not array:
                 self._prepared[_identity(array)] = (array, moved)  # the original kept: its address stays its own
 
-    def move(self, arrays: list[pa.Array]) -> list[pa.Array]:
-        """``arrays`` (``string_view``) with their long strings in the file, together in one region.
+    def move(self, values: list[pa.Array], keys: list[pa.Array]) -> list[pa.Array]:
+        """``values`` (``string_view``; ``keys`` beside them) with their text in the file, in one region.
 
-        An array :meth:`prepare` saw comes back as prepared; an array with
-        too little long text, of another type or sliced comes back unchanged,
-        as does everything once the spill is off.
+        An array :meth:`prepare` saw comes back as prepared; an array of
+        another type or sliced comes back unchanged, as does everything when
+        there is too little text to be worth a write or the spill is off.
         """
-        out = [self._prepared.pop(_identity(a), (None, None))[1] if self._prepared else None for a in arrays]
-        rest = [a for a, done in zip(arrays, out, strict=True) if done is None]
-        moved = iter(self._move(rest))
+        out = [self._prepared.pop(_identity(a), (None, None))[1] if self._prepared else None for a in values]
+        rest = [i for i, done in enumerate(out) if done is None]
+        moved = iter(self._move([values[i] for i in rest], [keys[i] for i in rest]))
         return [done if done is not None else next(moved) for done in out]
 
-    def _move(self, arrays: list[pa.Array]) -> list[pa.Array]:
-        takes = [_movable(a) for a in arrays]
-        chosen = [i for i, views in enumerate(takes) if views is not None]
-        views = [takes[i] for i in chosen]
-        big_bytes = sum(int(v[v[:, 0] >= MIN_BYTES, 0].sum()) for v in views)
-        data = [arrays[i].buffers()[2:] for i in chosen]
+    def _move(self, values: list[pa.Array], keys: list[pa.Array]) -> list[pa.Array]:
+        chosen = [i for i, array in enumerate(values) if _views(array) is not None]
+        views = [_views(values[i]) for i in chosen]
+        text = [_text_rows(v, keys[i], self._text_keys) for i, v in zip(chosen, views, strict=True)]
+        text_bytes = sum(int(v[rows, 0].sum()) for v, rows in zip(views, text, strict=True))
+        data = [values[i].buffers()[2:] for i in chosen]
         total = sum(b.size for buffers in data for b in buffers)
-        if not self.enabled or big_bytes < MIN_SPILL_BYTES or total > MAX_REGION_BYTES:
-            return arrays
+        if not self.enabled or text_bytes < MIN_SPILL_BYTES or total > MAX_REGION_BYTES:
+            return values
         try:
             mapped, starts = self._write([b for buffers in data for b in buffers])
         except OSError:
             self.enabled = False  # no room on disk: keep the text in memory from here on
-            return arrays
-        out, first = list(arrays), 0
-        for i, array_views, buffers in zip(chosen, views, data, strict=True):
-            out[i] = _remapped(arrays[i], array_views, buffers, mapped, starts[first: first + len(buffers)])
+            return values
+        out, first = list(values), 0
+        for i, array_views, rows, buffers in zip(chosen, views, text, data, strict=True):
+            out[i] = _remapped(values[i], array_views, rows, mapped, starts[first: first + len(buffers)])
             first += len(buffers)
         return out
 
@@ -213,7 +223,7 @@ def _identity(array: pa.Array) -> tuple[int, int]:
     return (views.address if views is not None else id(array), len(array))
 
 
-def _movable(array: pa.Array) -> np.ndarray | None:
+def _views(array: pa.Array) -> np.ndarray | None:
     """The views of a ``string_view`` array whose text can move (``(n, 4)`` int32), else ``None``."""
     if array.offset or not pa.types.is_string_view(array.type) or len(array) == 0:
         return None
@@ -223,34 +233,25 @@ def _movable(array: pa.Array) -> np.ndarray | None:
     return np.frombuffer(buffers[1], dtype=np.int32, count=4 * len(array)).reshape(-1, 4)
 
 
-def _remapped(array: pa.Array, views: np.ndarray, data: list[pa.Buffer], mapped: pa.Buffer,
-              starts: np.ndarray) -> pa.Array:
-    """``array`` with long strings read from ``mapped`` (its buffers were written at ``starts``), short ones copied."""
+def _text_rows(views: np.ndarray, keys: pa.Array, text_keys: list[str]) -> np.ndarray:
+    """Which values are text to move: a text key and not inline in the view."""
+    is_text = pl.from_arrow(keys).is_in(text_keys).fill_null(False).to_numpy() if len(keys) == len(views) else False
+    return is_text & (views[:, 0] > INLINE_BYTES)
+
+
+def _remapped(array: pa.Array, views: np.ndarray, text: np.ndarray, mapped: pa.Buffer, starts: np.ndarray) -> pa.Array:
+    """``array`` with its ``text`` rows read from ``mapped`` (its buffers written at ``starts``), other rows copied."""
     lengths = views[:, 0]
-    big = lengths >= MIN_BYTES
-    small = (lengths > INLINE_BYTES) & ~big
+    other = (lengths > INLINE_BYTES) & ~text
     moved = views.copy()
-    moved[big, 2] = 0
-    moved[big, 3] = starts[views[big, 2]] + views[big, 3]
-    heap = _compact(data, views, small)
-    moved[small, 2] = 1
-    moved[small, 3] = np.cumsum(lengths[small]) - lengths[small]
+    moved[text, 2] = 0
+    moved[text, 3] = starts[views[text, 2]] + views[text, 3]
+    compact = pl.from_arrow(array).filter(pl.Series(other)).to_arrow(compat_level=pl.CompatLevel.oldest())
+    heap = compact.buffers()[2] or pa.py_buffer(b"")
+    moved[other, 2] = 1
+    offsets = np.int64 if pa.types.is_large_string(compact.type) else np.int32
+    moved[other, 3] = np.frombuffer(compact.buffers()[1], dtype=offsets, count=len(compact) + compact.offset
+                                    )[compact.offset: compact.offset + len(compact)]
     return pa.Array.from_buffers(pa.string_view(), len(array),
-                                 [array.buffers()[0], pa.py_buffer(moved), mapped, pa.py_buffer(heap)],
+                                 [array.buffers()[0], pa.py_buffer(moved), mapped, heap],
                                  null_count=array.null_count)
-
-
-def _compact(data: list[pa.Buffer], views: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The bytes of the strings at ``rows`` (non-inline views into ``data``), one after another."""
-    lengths = views[rows, 0].astype(np.int64)
-    if not len(lengths):
-        return np.empty(0, dtype=np.uint8)
-    ends = np.cumsum(lengths)
-    index = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths)  # position within each string
-    out = np.empty(ends[-1], dtype=np.uint8)
-    buffer_of = views[rows, 2]
-    for b in np.unique(buffer_of):
-        raw = np.frombuffer(data[b], dtype=np.uint8)
-        mask = np.repeat(buffer_of == b, lengths)
-        out[mask] = raw[np.repeat(views[rows, 3].astype(np.int64), lengths)[mask] + index[mask]]
-    return out
