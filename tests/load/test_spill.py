@@ -218,3 +218,14 @@ def test_small_files_keep_their_text_in_memory(tmp_path):
     stats = _otlp_fast.FastStats()
     _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
     assert stats.bytes_spilled == 0 and stats.rows_columnar == 50
+
+
+def test_text_keys_are_matched_on_their_views_inline_or_not():
+    keys = pa.array(["input.value", "output.value", "gen_ai.input.messages", "gen_ai.input.messagez", "x", None,
+                     "gen_ai.prompt", "input.valuE"], pa.string_view())
+    values = pa.array(["a" * 20] * 7 + ["short"], pa.string_view())
+    rows = _spill._text_rows(_spill._views(values), keys, ["input.value", "gen_ai.input.messages", "gen_ai.prompt"])
+    assert rows.tolist() == [True, False, True, False, False, False, True, False]
+    inline_value = pa.array(["input.value"], pa.string_view())
+    assert _spill._text_rows(_spill._views(pa.array(["tiny"], pa.string_view())), inline_value,
+                             ["input.value"]).tolist() == [False]  # inline values stay in their view

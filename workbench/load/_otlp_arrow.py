@@ -68,10 +68,12 @@ REQUEST_SCHEMA = _request(_SPAN_FIELDS, pa.struct([("attributes", _KV), ("droppe
 
 _PINNED_KV = pa.list_(pa.struct([("key", STR), ("value", pa.struct([("stringValue", STR), ("intValue", STR)]))]))
 _PINNED_SPAN = [("traceId", STR), ("spanId", STR), ("parentSpanId", STR), ("name", STR), ("kind", pa.int64()),
-                ("startTimeUnixNano", STR), ("endTimeUnixNano", STR), ("attributes", _PINNED_KV)]
+                ("startTimeUnixNano", STR), ("endTimeUnixNano", STR), ("attributes", _PINNED_KV),
+                ("status", pa.struct([("code", pa.int64()), ("message", STR)]))]
 PINNED = {
     "span": pa.schema(_PINNED_SPAN),
-    "request": _request(_PINNED_SPAN, pa.struct([("attributes", _PINNED_KV)]), pa.struct([("name", STR)]), []),
+    "request": _request(_PINNED_SPAN, pa.struct([("attributes", _PINNED_KV)]),
+                        pa.struct([("name", STR), ("version", STR)]), []),
 }
 FULL = {"span": SPAN_SCHEMA, "request": REQUEST_SCHEMA}
 _TYPE_CHANGED = "changed from"  # pyarrow's message when inference meets two types in one column
