@@ -151,10 +151,10 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
         for block in _chain(first, blocks):
             pending.append((block, pool.submit(_parse_block, block, shape, spill)))
             if len(pending) > PARSE_WORKERS:
-                _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill), frames, feedback,
+                _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill, pool), frames, feedback,
                          problems)
         while pending:
-            _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill), frames, feedback, problems)
+            _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill, pool), frames, feedback, problems)
     if spill is not None:
         stats.bytes_spilled += spill.bytes_written
         spill.close()
@@ -318,15 +318,20 @@ def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> p
     return table
 
 
-def _read_parsed(source, block, parsing, shape, strict, stats, spill) -> ReaderResult:
+def _read_parsed(source, block, parsing, shape, strict, stats, spill, pool) -> ReaderResult:
     table = parsing.result()
-    good, bad = ([(block, table)], []) if table is not None else _pieces_around_failures(block, shape, stats, spill)
+    good, bad = ([(block, table)], []) if table is not None else _pieces_around_failures(block, shape, stats, spill,
+                                                                                        pool)
     return _map_pieces(source, good, bad, shape, strict, stats, spill)
 
 
-def _pieces_around_failures(block: _Block, shape: str, stats: FastStats,
-                            spill: TextSpill | None = None) -> tuple[list, list[_Block]]:
-    """A block whose parse failed, cut (recursively, in eighths) into parsed pieces and small bad pieces."""
+def _pieces_around_failures(block: _Block, shape: str, stats: FastStats, spill: TextSpill | None = None,
+                            pool: ThreadPoolExecutor | None = None) -> tuple[list, list[_Block]]:
+    """A block whose parse failed, cut (recursively, in eighths) into parsed pieces and small bad pieces.
+
+    The pieces are parsed on ``pool`` (the load's parsing threads, whose
+    memory is warm), else on two threads of their own.
+    """
     good: list[tuple[_Block, pa.Table]] = []
     bad: list[_Block] = []
 
@@ -336,8 +341,11 @@ def _pieces_around_failures(block: _Block, shape: str, stats: FastStats,
         if len(parts) == 1:
             bad.append(failed)
             return
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-parse-piece") as pool:
+        if pool is not None:
             tables = list(pool.map(lambda part: _parse_block(part, shape, spill), parts))
+        else:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-parse-piece") as own:
+                tables = list(own.map(lambda part: _parse_block(part, shape, spill), parts))
         for part, table in zip(parts, tables, strict=True):
             if table is not None:
                 good.append((part, table))
