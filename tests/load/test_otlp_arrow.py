@@ -129,3 +129,20 @@ def test_parse_pool_is_jemalloc_where_built_else_the_default(monkeypatch):
     assert _otlp_arrow.parse_pool().backend_name == pa.default_memory_pool().backend_name
     table = _otlp_arrow.parse_block(memoryview(b'{"traceId":"a","spanId":"b","name":"n"}\n'), "span")
     assert table.column("name").to_pylist() == ["n"]
+
+
+@pytest.mark.parametrize("shape", ["span", "request"])
+def test_completing_an_inferred_block_equals_pyarrows_cast(tmp_path, shape):
+    from tests.load.test_otlp_fast import _write
+
+    path = _write(tmp_path, shape)  # varied values: doubles, bools, absent status, trace states, ...
+    table = _otlp_arrow._read(pa.py_buffer(path.read_bytes()), _otlp_arrow.PINNED[shape], "infer")
+    target = pa.struct(list(_otlp_arrow.FULL[shape]))
+    assert table.schema != _otlp_arrow.FULL[shape]
+    for batch in table.to_batches():
+        struct = batch.to_struct_array()
+        completed = _otlp_arrow.complete(struct, target)
+        completed.validate(full=True)
+        assert completed.equals(struct.cast(target))
+        sliced = struct.slice(3, 10)  # an offset: cast where it cannot rebuild around the buffers
+        assert _otlp_arrow.complete(sliced, target).equals(sliced.cast(target))
