@@ -1,4 +1,4 @@
-"""Long attribute text of a big load kept in a memory-mapped temporary file instead of on the heap.
+"""The input and output text of a big load kept in a memory-mapped file instead of on the heap.
 
 Inputs and outputs are most of an OTLP export (1.6 GB of a 2.6 GB file of a
 million spans). Held in memory they make a load's peak about 1.3x its file.
@@ -98,8 +98,9 @@ class TextSpill:
         return [done if done is not None else next(moved) for done in out]
 
     def _move(self, values: list[pa.Array], keys: list[pa.Array]) -> list[pa.Array]:
-        chosen = [i for i, array in enumerate(values) if _views(array) is not None]
-        views = [_views(values[i]) for i in chosen]
+        all_views = [_views(array) for array in values]
+        chosen = [i for i, array_views in enumerate(all_views) if array_views is not None]
+        views = [all_views[i] for i in chosen]
         text = [_text_rows(v, keys[i], self._text_keys) for i, v in zip(chosen, views, strict=True)]
         text_bytes = sum(int(v[rows, 0].sum()) for v, rows in zip(views, text, strict=True))
         data = [values[i].buffers()[2:] for i in chosen]
