@@ -133,3 +133,22 @@ def test_cache_of_a_file_set_reuses_unchanged_files(tmp_path):
     assert third.files["cached"].to_list() == [True, False]
     assert third.spans.equals(fresh.spans)
     wb_cache.wait_for()
+
+
+def test_long_tables_are_cached_in_parts_and_read_back_whole(tmp_path, monkeypatch):
+    from workbench.load import _spill
+
+    monkeypatch.setattr(wb_cache, "PART_ROWS", 3)
+    drops = []
+    monkeypatch.setattr(_spill, "drop_mapped_pages", lambda: drops.append(1))
+    cache_dir = tmp_path / "cache"
+    fresh = read_traces(REQUESTS, cache=cache_dir)
+    wb_cache.wait_for()
+    (entry,) = [p for p in cache_dir.iterdir() if not p.name.startswith(".")]
+    parts = sorted(p.name for p in entry.glob("spans.*.arrow"))
+    assert len(parts) == -(-fresh.spans.height // 3) > 1 and not (entry / "spans.arrow").exists()
+    assert len(drops) >= len(parts)  # text paged in by the writer is let go after every part
+    again = read_traces(REQUESTS, cache=cache_dir)
+    assert again.files["cached"].to_list() == [True]
+    for name in ("spans", "traces", "sessions", "feedback", "problems"):
+        assert getattr(again, name).equals(getattr(fresh, name)), name

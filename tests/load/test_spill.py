@@ -229,3 +229,13 @@ def test_text_keys_are_matched_on_their_views_inline_or_not():
     inline_value = pa.array(["input.value"], pa.string_view())
     assert _spill._text_rows(_spill._views(pa.array(["tiny"], pa.string_view())), inline_value,
                              ["input.value"]).tolist() == [False]  # inline values stay in their view
+
+
+def test_dropping_mapped_pages_keeps_the_text(small_spill):
+    values = _texts(random.Random(13), 400)
+    spill = _new()
+    moved = spill.move([_views(values)], [_keys(values)])[0]
+    assert moved.to_pylist() == values  # pages the text in
+    assert len(_spill._MAPPED) >= 1
+    _spill.drop_mapped_pages()
+    assert moved.to_pylist() == values  # and reads it again from the file

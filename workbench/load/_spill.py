@@ -30,6 +30,7 @@ import os
 import struct
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable
 
 import numpy as np
@@ -44,6 +45,21 @@ O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 O_DIRECT = getattr(os, "O_DIRECT", 0)
 MAX_REGION_BYTES = (1 << 31) - 1  # a view's offset into its buffer is an int32
 STAGE_BYTES = 8 << 20  # per writing thread: direct writes go through this page-aligned buffer
+_MAPPED: weakref.WeakSet = weakref.WeakSet()  # every region handed out and still in use
+
+
+def drop_mapped_pages() -> None:
+    """Take the text pages read so far out of this process's memory (they stay in the file).
+
+    Reading mapped text pages it in, and it counts in the process's resident
+    memory until the kernel needs the room. Whoever reads all of it (the
+    cache writer) calls this now and then; a later read pages it in again.
+    """
+    for region in list(_MAPPED):
+        try:
+            region.madvise(mmap.MADV_DONTNEED)
+        except (AttributeError, ValueError, OSError):  # no madvise here, or the region is closed
+            continue
 
 
 class TextSpill:
@@ -131,6 +147,7 @@ class TextSpill:
         sizes = np.array([b.size for b in data], dtype=np.int64)
         start = file.append(data)
         region = mmap.mmap(file.fd, int(sizes.sum()), access=mmap.ACCESS_READ, offset=start)
+        _MAPPED.add(region)
         with self._lock:
             self.bytes_written += int(sizes.sum())
         return pa.py_buffer(region), np.concatenate([[0], np.cumsum(sizes)[:-1]])

@@ -19,7 +19,10 @@ on the way out).
 
 Tables are stored as *uncompressed* Arrow IPC and read back memory-mapped:
 opening a million-span entry takes milliseconds and pages are read when used.
-The price is disk space: about 0.95x the size of the JSON export. Entries are
+The price is disk space: about 0.95x the size of the JSON export. A table
+longer than ``PART_ROWS`` is written in parts, and after each part the text
+the writer paged in from a load's spill file is let go again, so that writing
+the cache does not raise the process's peak memory. Entries are
 written on a background thread to a temporary directory and renamed into
 place, so a crash never leaves a half entry; an entry is never modified in
 place (so a mapped table never changes under a reader).
@@ -54,7 +57,9 @@ from workbench.load._base import Problem, ReaderResult
 SAMPLE_EDGE = 1 << 20
 SAMPLE_BLOCK = 1 << 16
 SAMPLE_BLOCKS = 64
-CACHE_LAYOUT = "3"  # 2: Arrow IPC, set entries with the assembled tables; 3: Langfuse roots joined across files
+# 2: Arrow IPC, set entries with the assembled tables; 3: Langfuse roots joined across files; 4: big tables in parts
+CACHE_LAYOUT = "4"
+PART_ROWS = 1 << 13  # a table longer than this is written in parts of this many rows
 _PENDING: dict[Path, threading.Thread] = {}
 _PENDING_LOCK = threading.Lock()
 
@@ -117,8 +122,12 @@ def load_tables(directory: Path, key: str, schemas: dict[str, dict]) -> tuple[di
         meta = orjson.loads(meta_path.read_bytes())
         tables = {}
         for name, table_schema in schemas.items():
-            with pa.memory_map(str(entry / f"{name}.arrow")) as source:
-                frame = pl.from_arrow(pa.ipc.open_file(source).read_all(), rechunk=False)
+            parts = sorted(entry.glob(f"{name}.*.arrow")) or [entry / f"{name}.arrow"]
+            frames = []
+            for part in parts:
+                with pa.memory_map(str(part)) as source:
+                    frames.append(pl.from_arrow(pa.ipc.open_file(source).read_all(), rechunk=False))
+            frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
             tables[name] = schema.validate(frame, table_schema, table=f"cached {name}")
     except (OSError, orjson.JSONDecodeError, pa.ArrowException, pl.exceptions.PolarsError, schema.SchemaError):
         return None
@@ -132,7 +141,7 @@ def store_tables(directory: Path, key: str, tables: dict[str, pl.DataFrame], met
     staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=directory))
     try:
         for name, frame in tables.items():
-            frame.write_ipc(staging / f"{name}.arrow", compression="uncompressed")
+            _write_table(staging, name, frame)
         (staging / "meta.json").write_bytes(orjson.dumps({**meta, "layout": CACHE_LAYOUT}))
         try:
             staging.rename(entry)
@@ -142,6 +151,23 @@ def store_tables(directory: Path, key: str, tables: dict[str, pl.DataFrame], met
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return entry
+
+
+def _write_table(staging: Path, name: str, frame: pl.DataFrame) -> None:
+    """One IPC file, or parts of ``PART_ROWS`` rows (``name.0000.arrow``, ...) for a long table.
+
+    After each part, text read from a load's spill file is dropped from this
+    process's memory again (:func:`workbench.load._spill.drop_mapped_pages`):
+    writing a million spans would otherwise page in all 1.6 GB of it.
+    """
+    from workbench.load._spill import drop_mapped_pages
+
+    if frame.height <= PART_ROWS:
+        frame.write_ipc(staging / f"{name}.arrow", compression="uncompressed")
+        return
+    for number, start in enumerate(range(0, frame.height, PART_ROWS)):
+        frame.slice(start, PART_ROWS).write_ipc(staging / f"{name}.{number:04d}.arrow", compression="uncompressed")
+        drop_mapped_pages()
 
 
 def store_in_background(directory: Path, key: str, tables: dict[str, pl.DataFrame], meta: dict) -> None:
