@@ -139,6 +139,7 @@ def test_long_tables_are_cached_in_parts_and_read_back_whole(tmp_path, monkeypat
     from workbench.load import _spill
 
     monkeypatch.setattr(wb_cache, "PART_ROWS", 3)
+    monkeypatch.setattr(wb_cache, "SPANS_PART_ROWS", 3)
     drops = []
     monkeypatch.setattr(_spill, "drop_mapped_pages", lambda: drops.append(1))
     cache_dir = tmp_path / "cache"

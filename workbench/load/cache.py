@@ -59,7 +59,9 @@ SAMPLE_BLOCK = 1 << 16
 SAMPLE_BLOCKS = 64
 # 2: Arrow IPC, set entries with the assembled tables; 3: Langfuse roots joined across files; 4: big tables in parts
 CACHE_LAYOUT = "4"
-PART_ROWS = 1 << 13  # a table longer than this is written in parts of this many rows
+PART_ROWS = 1 << 13  # a table longer than this is written in parts of this many rows...
+# ...except spans, stored in file order: their text is read front to back, so bigger parts page in no more of it
+SPANS_PART_ROWS = 1 << 16
 _PENDING: dict[Path, threading.Thread] = {}
 _PENDING_LOCK = threading.Lock()
 
@@ -154,19 +156,23 @@ def store_tables(directory: Path, key: str, tables: dict[str, pl.DataFrame], met
 
 
 def _write_table(staging: Path, name: str, frame: pl.DataFrame) -> None:
-    """One IPC file, or parts of ``PART_ROWS`` rows (``name.0000.arrow``, ...) for a long table.
+    """One IPC file, or parts (``name.0000.arrow``, ...) for a long table.
 
     After each part, text read from a load's spill file is dropped from this
     process's memory again (:func:`workbench.load._spill.drop_mapped_pages`):
-    writing a million spans would otherwise page in all 1.6 GB of it.
+    writing a million spans would otherwise page in all 1.6 GB of it. A
+    trace's text sits wherever its root span was in the file, so a part of
+    traces pages in ~128 KiB of read-around per row: their parts are small
+    (64k-row parts took the peak from 0.6x to 0.9x the file at 1M spans).
     """
     from workbench.load._spill import drop_mapped_pages
 
-    if frame.height <= PART_ROWS:
+    rows = SPANS_PART_ROWS if name == "spans" else PART_ROWS
+    if frame.height <= rows:
         frame.write_ipc(staging / f"{name}.arrow", compression="uncompressed")
         return
-    for number, start in enumerate(range(0, frame.height, PART_ROWS)):
-        frame.slice(start, PART_ROWS).write_ipc(staging / f"{name}.{number:04d}.arrow", compression="uncompressed")
+    for number, start in enumerate(range(0, frame.height, rows)):
+        frame.slice(start, rows).write_ipc(staging / f"{name}.{number:04d}.arrow", compression="uncompressed")
         drop_mapped_pages()
 
 
