@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -239,3 +240,20 @@ def test_dropping_mapped_pages_keeps_the_text(small_spill):
     assert len(_spill._MAPPED) >= 1
     _spill.drop_mapped_pages()
     assert moved.to_pylist() == values  # and reads it again from the file
+
+
+def test_a_strict_load_that_stops_early_closes_its_spill_files(tmp_path, monkeypatch, small_spill):
+    from workbench.load import LoadError
+
+    monkeypatch.setattr(_otlp_fast, "SPILL_FROM_BYTES", 0)
+    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_otlp_fast, "MIN_BLOCK_BYTES", 64 << 10)
+    lines = [orjson.dumps(s) for s in _long_spans(400, random.Random(14))]
+    lines[300] = lines[300][:40]
+    path = tmp_path / "strict.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert _otlp_fast.read_bytes_fast(str(path), None).problems  # first use opens what libraries keep open
+    open_files = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(LoadError, match=r"strict\.jsonl:301"):
+        _otlp_fast.read_bytes_fast(str(path), None, strict=True)
+    assert len(os.listdir("/proc/self/fd")) == open_files

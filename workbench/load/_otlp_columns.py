@@ -187,7 +187,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
                  spill: TextSpill | None = None) -> tuple[pl.DataFrame, np.ndarray]:
     """Span columns (``OUTPUT_COLUMNS``) for every span, and the rows that need the reference reader.
 
-    With a ``spill``, long attribute text lives in its memory-mapped file (:mod:`workbench.load._spill`).
+    With a ``spill``, input and output text lives in its memory-mapped file (:mod:`workbench.load._spill`).
     """
     chunks = _chunks(spans)
     n = sum(len(c) for c in chunks)

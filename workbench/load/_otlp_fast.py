@@ -10,8 +10,7 @@ become a polars frame at once. Its text columns are views into the Arrow
 buffers the parser wrote the strings to (never copied); the block's bytes
 and the rest of its Arrow tables are dropped, so memory holds the output
 plus about three blocks. In a file of ``SPILL_FROM_BYTES`` or more, the
-long attribute text (inputs, outputs) is written by the parsing threads to
-an unnamed file and read back memory-mapped (:mod:`workbench.load._spill`):
+input and output text is written by the parsing threads to an unnamed file and read back memory-mapped (:mod:`workbench.load._spill`):
 a million spans then peak at ~0.7x their file instead of ~1.3x, and load
 faster, since the parse memory is reused instead of faulted in fresh.
 
@@ -146,19 +145,25 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
     frames: list[pl.DataFrame] = []
     feedback: list[pl.DataFrame] = []
     problems: list[Problem] = []
-    with ThreadPoolExecutor(max_workers=PARSE_WORKERS, thread_name_prefix="workbench-parse") as pool:
-        pending: deque = deque()
-        for block in _chain(first, blocks):
-            pending.append((block, pool.submit(_parse_block, block, shape, spill)))
-            if len(pending) > PARSE_WORKERS:
-                _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill, pool), frames, feedback,
-                         problems)
-        while pending:
-            _collect(_read_parsed(source, *pending.popleft(), shape, strict, stats, spill, pool), frames, feedback, problems)
-    if spill is not None:
-        stats.bytes_spilled += spill.bytes_written
-        spill.close()
-    release_parse_memory()
+    try:
+        with ThreadPoolExecutor(max_workers=PARSE_WORKERS, thread_name_prefix="workbench-parse") as pool:
+            pending: deque = deque()
+
+            def map_oldest() -> None:
+                part = _read_parsed(source, *pending.popleft(), shape, strict, stats, spill, pool)
+                _collect(part, frames, feedback, problems)
+
+            for block in _chain(first, blocks):
+                pending.append((block, pool.submit(_parse_block, block, shape, spill)))
+                if len(pending) > PARSE_WORKERS:
+                    map_oldest()
+            while pending:
+                map_oldest()
+    finally:  # also when strict mode stops at a problem: the files go when nothing maps them any more
+        if spill is not None:
+            stats.bytes_spilled += spill.bytes_written
+            spill.close()
+        release_parse_memory()
     spans = pl.concat(frames, how="vertical", rechunk=False) if frames else schema.empty(schema.SPANS).select(
         otlp.SPAN_COLUMNS)
     fb = [f for f in feedback if f.height]
