@@ -12,7 +12,7 @@ Two schemas per shape (one span per line; one Collector request per line):
 
 :func:`parse_block` parses against the pinned schema, checks that what was
 inferred fits the full schema (:func:`fits`: known fields only, types that
-cast without loss) and casts to it; when it does not fit it parses again
+cast without loss) and completes it to that schema (:func:`complete`); when it does not fit it parses again
 against the full schema, so the result is always the full schema's or
 ``None`` (the caller then reads the block line by line).
 
@@ -89,7 +89,7 @@ def parse_block(data: memoryview, shape: str) -> pa.Table | None:
             return None  # malformed JSON, a duplicate key, ...: the exact schema would fail too
         table = None
     if table is not None and fits(pa.struct(list(table.schema)), pa.struct(list(FULL[shape]))):
-        return _cast(table, FULL[shape])
+        return _completed(table, FULL[shape])
     try:
         return _read(buffer, FULL[shape], "error")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -151,7 +151,7 @@ def fits(inferred: pa.DataType, target: pa.DataType) -> bool:
     return (inferred, target) in {(pa.int64(), pa.float64()), (pa.string(), STR)}
 
 
-def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
+def _completed(table: pa.Table, schema: pa.Schema) -> pa.Table:
     target = pa.struct(list(schema))
     return pa.Table.from_batches(
         [pa.RecordBatch.from_struct_array(complete(batch.to_struct_array(), target)) for batch in table.to_batches()],
