@@ -10,9 +10,10 @@ become a polars frame at once. Its text columns are views into the Arrow
 buffers the parser wrote the strings to (never copied); the block's bytes
 and the rest of its Arrow tables are dropped, so memory holds the output
 plus about three blocks. In a file of ``SPILL_FROM_BYTES`` or more, the
-input and output text is written by the parsing threads to an unnamed file and read back memory-mapped (:mod:`workbench.load._spill`):
-a million spans then peak at ~0.7x their file instead of ~1.3x, and load
-faster, since the parse memory is reused instead of faulted in fresh.
+input and output text is written by the parsing threads to an unnamed file
+and read back memory-mapped (:mod:`workbench.load._spill`): a million spans
+then peak at ~0.7x their file instead of ~1.3x, and load faster, since the
+parse memory is reused instead of faulted in fresh.
 
 Anything this path cannot take exactly goes to the line-by-line reader
 (:func:`workbench.load.otlp.read_python_pieces`), which is the reference:
@@ -251,7 +252,7 @@ def _iter_blocks(source: str, data: bytes | None):
         raw = open(source, "rb")  # noqa: SIM115 - closed below
         handle = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
         raw.seek(0)
-    block_bytes = _block_bytes(len(data) if data is not None else os.fstat(raw.fileno()).st_size)
+    block_bytes = _block_bytes(_size(source, data))
     ring: list[bytearray] = [bytearray(0)] * RING_BUFFERS
     scratch = np.empty(block_bytes + (1 << 20), dtype=bool)
     try:
@@ -309,7 +310,7 @@ def _read_into(handle, view: memoryview) -> int:
 def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> pa.Table | None:
     """The block as an Arrow table, or ``None`` when it needs a closer look.
 
-    With a ``spill``, the long attribute text is written out here, on the
+    With a ``spill``, the input and output text is written out here, on the
     parsing thread, while the main thread maps the previous block.
     """
     if not block.lines_start_with_brace():
@@ -330,12 +331,11 @@ def _read_parsed(source, block, parsing, shape, strict, stats, spill, pool) -> R
     return _map_pieces(source, good, bad, shape, strict, stats, spill)
 
 
-def _pieces_around_failures(block: _Block, shape: str, stats: FastStats, spill: TextSpill | None = None,
-                            pool: ThreadPoolExecutor | None = None) -> tuple[list, list[_Block]]:
+def _pieces_around_failures(block: _Block, shape: str, stats: FastStats, spill: TextSpill | None,
+                            pool: ThreadPoolExecutor) -> tuple[list, list[_Block]]:
     """A block whose parse failed, cut (recursively, in eighths) into parsed pieces and small bad pieces.
 
-    The pieces are parsed on ``pool`` (the load's parsing threads, whose
-    memory is warm), else on two threads of their own.
+    The pieces are parsed on ``pool``: the load's parsing threads, whose memory is warm.
     """
     good: list[tuple[_Block, pa.Table]] = []
     bad: list[_Block] = []
@@ -346,11 +346,7 @@ def _pieces_around_failures(block: _Block, shape: str, stats: FastStats, spill: 
         if len(parts) == 1:
             bad.append(failed)
             return
-        if pool is not None:
-            tables = list(pool.map(lambda part: _parse_block(part, shape, spill), parts))
-        else:
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-parse-piece") as own:
-                tables = list(own.map(lambda part: _parse_block(part, shape, spill), parts))
+        tables = list(pool.map(lambda part: _parse_block(part, shape, spill), parts))
         for part, table in zip(parts, tables, strict=True):
             if table is not None:
                 good.append((part, table))
@@ -361,7 +357,7 @@ def _pieces_around_failures(block: _Block, shape: str, stats: FastStats, spill: 
     return good, bad
 
 
-def _map_pieces(source, good, bad, shape, strict, stats, spill=None) -> ReaderResult:
+def _map_pieces(source, good, bad, shape, strict, stats, spill) -> ReaderResult:
     """Map all parsed pieces of a block in one go; read bad pieces and complex lines by reference, in line order.
 
     Mapping has a fixed cost per call, so the parsed pieces around a bad line

@@ -181,9 +181,7 @@ class _SpillFile:
     def open(cls, directory: str | None) -> _SpillFile:
         where = directory or tempfile.gettempdir()
         if O_TMPFILE:  # unnamed from the start (Linux): nothing to clean up, even after a crash
-            for extra, direct in ((O_DIRECT, True), (0, False)):
-                if direct and not O_DIRECT:
-                    continue
+            for extra, direct in ([(O_DIRECT, True)] if O_DIRECT else []) + [(0, False)]:
                 try:
                     return cls(os.open(where, os.O_RDWR | O_TMPFILE | extra, 0o600), direct)
                 except OSError:  # no direct I/O (tmpfs), or no unnamed files on this file system
