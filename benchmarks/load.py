@@ -16,6 +16,8 @@ run.
 Methods
 -------
 orjson_parse       ``orjson.loads`` on every line, result discarded (the bound)
+pyarrow_parse      the floor of workbench's parser: its imports and pyarrow's parse of the
+                   same blocks on two threads, nothing mapped (rows: lines that parsed)
 workbench          ``read_traces(..., cache=<fresh dir>)``: parse + flatten +
                    anomaly flags + trace/session rollup (the cache is written
                    on a background thread: in *wall*, *CPU* and the peak
@@ -149,6 +151,41 @@ def run_orjson_parse(path: str, _cache: str) -> int:
     return n
 
 
+def run_pyarrow_parse(path: str, _cache: str) -> int:
+    """The floor of workbench's own parser: the imports a load needs, then pyarrow's parse on two threads.
+
+    Blocks as the loader cuts them, parsed with the same schema; nothing is
+    mapped. ``workbench / pyarrow_parse`` is what mapping, flags and rollup add.
+    """
+    sys.path.insert(0, str(ROOT))
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    import polars  # noqa: F401 - every load imports it
+
+    from workbench.load._otlp_arrow import parse_block
+    from workbench.load._otlp_fast import PARSE_WORKERS, _block_bytes
+
+    block_bytes = _block_bytes(os.path.getsize(path))
+    rows, pending = 0, deque()
+    with open(path, "rb") as handle, ThreadPoolExecutor(PARSE_WORKERS) as pool:
+        shape = "request" if b'"resourceSpans"' in handle.readline()[:4096] else "span"
+        handle.seek(0)
+        carry = b""
+        while True:
+            chunk = handle.read(block_bytes)
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)
+            carry = data[cut:]
+            if cut:
+                pending.append(pool.submit(parse_block, memoryview(data)[:cut], shape))
+            while pending and (len(pending) > PARSE_WORKERS or not chunk):
+                table = pending.popleft().result()
+                rows += table.num_rows if table is not None else 0
+            if not chunk:
+                return rows
+
+
 def run_workbench(path: str, cache: str) -> int:
     sys.path.insert(0, str(ROOT))
     from workbench.load import read_traces
@@ -178,7 +215,7 @@ def run_pandas_normalize(path: str, _cache: str) -> int:
     return len(frame)
 
 
-METHODS = {"orjson_parse": run_orjson_parse, "workbench": run_workbench, "workbench_cached": run_workbench,
+METHODS = {"orjson_parse": run_orjson_parse, "pyarrow_parse": run_pyarrow_parse, "workbench": run_workbench, "workbench_cached": run_workbench,
            "pandas_normalize": run_pandas_normalize}
 
 
@@ -228,6 +265,8 @@ def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep:
             path = paths[shape]
             mb = path.stat().st_size / 1e6
             methods = ["orjson_parse", "workbench", "workbench_cached"]
+            if shape != "bad":  # the floor of a clean parse
+                methods.insert(1, "pyarrow_parse")
             if n <= 200_000 and shape == "spans":
                 methods.append("pandas_normalize")
             results: dict[str, list[dict]] = {m: [] for m in methods}

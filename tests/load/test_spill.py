@@ -257,3 +257,55 @@ def test_a_strict_load_that_stops_early_closes_its_spill_files(tmp_path, monkeyp
     with pytest.raises(LoadError, match=r"strict\.jsonl:301"):
         _otlp_fast.read_bytes_fast(str(path), None, strict=True)
     assert len(os.listdir("/proc/self/fd")) == open_files
+
+
+MOUNTS = "\n".join([
+    "/dev/vda / ext4 rw,relatime 0 0",
+    "tmpfs /tmp tmpfs rw,nosuid 0 0",
+    "/dev/vdb /data/my\\040disk xfs rw 0 0",
+    "tmpfs /data/my\\040disk/ram tmpfs rw 0 0",
+    "/dev/vdc /mnt ext4 rw 0 0",
+    "tmpfs /mnt tmpfs rw 0 0",  # mounted over the disk: this one is seen
+])
+
+
+def test_the_file_system_of_a_path_is_its_deepest_mount():
+    assert _spill.file_system_type("/home/me/x", MOUNTS) == "ext4"
+    assert _spill.file_system_type("/tmp", MOUNTS) == "tmpfs"
+    assert _spill.file_system_type("/tmpfoo/x", MOUNTS) == "ext4"  # a prefix of the name is not a mount
+    assert _spill.file_system_type("/data/my disk/a", MOUNTS) == "xfs"  # octal escapes read
+    assert _spill.file_system_type("/data/my disk/ram/a", MOUNTS) == "tmpfs"
+    assert _spill.file_system_type("/mnt/a", MOUNTS) == "tmpfs"
+    assert _spill.file_system_type("/x", "") is None
+
+
+def test_the_spill_goes_to_a_disk_not_to_a_temporary_directory_in_memory(tmp_path, monkeypatch):
+    in_memory, on_disk = tmp_path / "tmp", tmp_path / "cache"
+    in_memory.mkdir()
+    on_disk.mkdir()
+    monkeypatch.setattr(_spill.tempfile, "gettempdir", lambda: str(in_memory))
+    mounts = f"/dev/vda / ext4 rw 0 0\ntmpfs {in_memory} tmpfs rw 0 0\ntmpfs /var/tmp tmpfs rw 0 0"
+    assert _spill.spill_directory([str(on_disk)], environ={}, mounts=mounts) == str(on_disk)
+    assert _spill.spill_directory([str(tmp_path / "missing")], environ={}, mounts=mounts) is None
+    assert _spill.spill_directory([], environ={}, mounts="/dev/vda / ext4 rw 0 0") == str(in_memory)
+    chosen = {"WORKBENCH_SPILL_DIR": str(tmp_path)}
+    assert _spill.spill_directory([str(on_disk)], environ=chosen, mounts=mounts) == str(tmp_path)
+
+
+def test_a_load_spills_where_it_is_told_and_keeps_the_text_when_there_is_no_disk(tmp_path, monkeypatch,
+                                                                                  small_spill):
+    monkeypatch.setattr(_otlp_fast, "SPILL_FROM_BYTES", 0)
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in _long_spans(50, random.Random(8))) + b"\n")
+    opened = []
+    real_open = _spill._SpillFile.open.__func__
+    monkeypatch.setattr(_spill._SpillFile, "open",
+                        classmethod(lambda cls, directory: opened.append(directory) or real_open(cls, directory)))
+    monkeypatch.setenv("WORKBENCH_SPILL_DIR", str(tmp_path))
+    stats = _otlp_fast.FastStats()
+    told = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
+    assert stats.bytes_spilled > 0 and set(opened) == {str(tmp_path)}
+    monkeypatch.setattr(_otlp_fast, "spill_directory", lambda extra: None)
+    stats = _otlp_fast.FastStats()
+    kept = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
+    assert stats.bytes_spilled == 0 and kept.spans.equals(told.spans)

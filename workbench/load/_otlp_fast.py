@@ -49,7 +49,7 @@ from workbench import schema
 from workbench.load._base import Problem, ReaderResult
 from workbench.load._memory import settle_glibc_malloc
 from workbench.load._otlp_arrow import list_rows, parse_block, release_parse_memory, valid_utf8
-from workbench.load._spill import SPILL_AVAILABLE, TextSpill
+from workbench.load._spill import SPILL_AVAILABLE, TextSpill, spill_directory
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
@@ -128,7 +128,6 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
                     stats: FastStats | None = None) -> ReaderResult:
     """Read an OTLP file (or its bytes) with the columnar path and line-by-line fallback."""
     from workbench.load import otlp
-    from workbench.load._otlp_columns import TEXT_KEYS
 
     stats = stats if stats is not None else FastStats()
     settle_glibc_malloc()
@@ -142,7 +141,7 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
         whole = bytes(first.data) + b"".join(bytes(block.data) for block in blocks)
         return otlp.read_python(source, whole, strict=strict)
     shape = "request" if b'"resourceSpans"' in head[:4096] else "span"
-    spill = TextSpill(TEXT_KEYS) if SPILL_AVAILABLE and _size(source, data) >= SPILL_FROM_BYTES else None
+    spill = _spill_for(_size(source, data))
     frames: list[pl.DataFrame] = []
     feedback: list[pl.DataFrame] = []
     problems: list[Problem] = []
@@ -170,6 +169,17 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
     fb = [f for f in feedback if f.height]
     return ReaderResult("otlp", spans, pl.concat(fb, how="vertical") if fb else schema.empty(schema.FEEDBACK),
                         problems)
+
+
+def _spill_for(size: int) -> TextSpill | None:
+    """The spill of a load of ``size`` bytes: only for a big file, and only where a disk can take it."""
+    from workbench.load._otlp_columns import TEXT_KEYS
+    from workbench.load.cache import default_dir
+
+    if not SPILL_AVAILABLE or size < SPILL_FROM_BYTES:
+        return None
+    directory = spill_directory([str(default_dir())])
+    return TextSpill(TEXT_KEYS, directory) if directory is not None else None
 
 
 def _collect(part: ReaderResult, frames: list, feedback: list, problems: list) -> None:

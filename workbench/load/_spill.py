@@ -11,7 +11,10 @@ when something reads it. Where direct I/O works the writes bypass the page
 cache, so the text is really on disk, not in memory under another name.
 
 The file takes about 0.65x of the export's size on disk while the frames
-live. When a write fails (a full disk), the spill turns itself off and the
+live. It goes where :func:`spill_directory` finds a disk: a temporary
+directory in RAM (tmpfs, the default ``/tmp`` of Debian 13 and Fedora) would
+hold the text in memory under another name, so there the spill moves to
+``/var/tmp`` or the cache directory, or does not happen at all. When a write fails (a full disk), the spill turns itself off and the
 rest of the load keeps its text in memory, as a small file always does.
 
 Only the values of the input and output keys move to the file: nothing in
@@ -46,6 +49,54 @@ O_DIRECT = getattr(os, "O_DIRECT", 0)
 MAX_REGION_BYTES = (1 << 31) - 1  # a view's offset into its buffer is an int32
 STAGE_BYTES = 8 << 20  # per writing thread: direct writes go through this page-aligned buffer
 _MAPPED: weakref.WeakSet = weakref.WeakSet()  # every region handed out and still in use
+SPILL_DIR_VARIABLE = "WORKBENCH_SPILL_DIR"
+IN_MEMORY_FILE_SYSTEMS = {"tmpfs", "ramfs"}
+
+
+def spill_directory(extra: Iterable[str] = (), *, environ=os.environ, mounts: str | None = None) -> str | None:
+    """Where a spill's file goes: a directory on a disk, or ``None`` when there is none (no spill).
+
+    ``$WORKBENCH_SPILL_DIR`` when set (used as given); else the first of the
+    system's temporary directory, ``/var/tmp`` and ``extra`` that exists, is
+    writable and is not on a file system held in memory (tmpfs, ramfs).
+    ``mounts`` is the text of ``/proc/self/mounts`` (read when not given;
+    without it every directory counts as a disk).
+    """
+    if environ.get(SPILL_DIR_VARIABLE):
+        return environ[SPILL_DIR_VARIABLE]
+    if mounts is None:
+        try:
+            with open("/proc/self/mounts", encoding="utf-8", errors="replace") as handle:
+                mounts = handle.read()
+        except OSError:
+            mounts = ""
+    for directory in (tempfile.gettempdir(), "/var/tmp", *extra):
+        if os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK) \
+                and file_system_type(directory, mounts) not in IN_MEMORY_FILE_SYSTEMS:
+            return directory
+    return None
+
+
+def file_system_type(path: str, mounts: str) -> str | None:
+    """The type of the file system ``path`` is on, from the text of ``/proc/self/mounts`` (``None``: unknown)."""
+    path = os.path.realpath(path)
+    best, found = -1, None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _unescape_mount(fields[1])
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best:  # the deepest mount point; a later mount over the same one wins
+            best, found = len(point), fields[2]
+    return found
+
+
+def _unescape_mount(field: str) -> str:
+    """``/proc/self/mounts`` writes space, tab, newline and backslash as octal escapes."""
+    for escaped, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(escaped, char)
+    return field
 
 
 def drop_mapped_pages() -> None:
