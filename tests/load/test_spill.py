@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from workbench.load import _otlp_fast, _spill, otlp
+from workbench.load import _direct_io, _otlp_fast, _spill, otlp
 from workbench.load._records import read_bytes
 
 
@@ -127,7 +127,7 @@ def test_a_full_disk_turns_the_spill_off_and_keeps_the_text(small_spill, monkeyp
 
 @pytest.mark.parametrize("file_kind", ["direct where possible", "page cache", "named temporary file"])
 def test_every_kind_of_spill_file_reads_back_the_same(small_spill, monkeypatch, tmp_path, file_kind):
-    monkeypatch.setattr(_spill, "STAGE_BYTES", 8192)  # several flushes of the staging buffer per region
+    monkeypatch.setattr(_direct_io, "STAGE_BYTES", 8192)  # several flushes of the staging buffer per region
     if file_kind != "direct where possible":
         monkeypatch.setattr(_spill, "O_DIRECT", 0)
     if file_kind == "named temporary file":

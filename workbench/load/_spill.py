@@ -27,7 +27,6 @@ on the disk. Every value is the same string before and after
 
 from __future__ import annotations
 
-import errno
 import mmap
 import os
 import struct
@@ -40,14 +39,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from workbench.load._direct_io import O_DIRECT, PAGE_BYTES, DirectWriter
+
 INLINE_BYTES = 12  # Arrow keeps strings up to this long inside the 16-byte view
 MIN_SPILL_BYTES = 1 << 20  # an array with less long text than this stays in memory
-PAGE_BYTES = max(mmap.ALLOCATIONGRANULARITY, 4096)  # regions start on a page (mmap) and direct writes are pages
 SPILL_AVAILABLE = hasattr(os, "pwrite")  # POSIX; elsewhere text stays in memory
 O_TMPFILE = getattr(os, "O_TMPFILE", 0)
-O_DIRECT = getattr(os, "O_DIRECT", 0)
 MAX_REGION_BYTES = (1 << 31) - 1  # a view's offset into its buffer is an int32
-STAGE_BYTES = 8 << 20  # per writing thread: direct writes go through this page-aligned buffer
 _MAPPED: weakref.WeakSet = weakref.WeakSet()  # every region handed out and still in use
 SPILL_DIR_VARIABLE = "WORKBENCH_SPILL_DIR"
 IN_MEMORY_FILE_SYSTEMS = {"tmpfs", "ramfs"}
@@ -208,25 +206,28 @@ class TextSpill:
         self._prepared.clear()
         with self._lock:
             for file in self._files.values():
-                os.close(file.fd)
+                file.writer.close()
             self._files.clear()
 
 
 class _SpillFile:
     """One unnamed file, appended to in page-aligned regions, with direct I/O where the system has it.
 
-    Direct I/O (``O_DIRECT``) writes from a reused, page-aligned staging
-    buffer straight to the disk: no page-cache pages to allocate and copy
-    into (that cost 2.5 s of system time for the 1.6 GB of a million spans,
-    against ~0.2 s), and the text then really is on disk, not in memory.
-    Where the file system refuses it (tmpfs), writes go through the page cache.
+    Direct I/O (:mod:`workbench.load._direct_io`) skips the page cache: no
+    pages to allocate and copy into (that cost 2.5 s of system time for the
+    1.6 GB of a million spans, against ~0.2 s), and the text then really is
+    on disk, not in memory. Where the file system refuses it, writes go
+    through the page cache.
     """
 
-    def __init__(self, fd: int, direct: bool) -> None:
-        self.fd = fd
-        self.direct = direct
+    def __init__(self, writer: DirectWriter) -> None:
+        self.writer = writer
+        self.fd = writer.fd
         self.end = 0
-        self._stage = np.frombuffer(mmap.mmap(-1, STAGE_BYTES), dtype=np.uint8) if direct else None
+
+    @property
+    def direct(self) -> bool:
+        return self.writer.direct
 
     @classmethod
     def open(cls, directory: str | None) -> _SpillFile:
@@ -234,55 +235,21 @@ class _SpillFile:
         if O_TMPFILE:  # unnamed from the start (Linux): nothing to clean up, even after a crash
             for extra, direct in ([(O_DIRECT, True)] if O_DIRECT else []) + [(0, False)]:
                 try:
-                    return cls(os.open(where, os.O_RDWR | O_TMPFILE | extra, 0o600), direct)
+                    return cls(DirectWriter(os.open(where, os.O_RDWR | O_TMPFILE | extra, 0o600), direct))
                 except OSError:  # no direct I/O (tmpfs), or no unnamed files on this file system
                     continue
         handle = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - its descriptor is duplicated, then closed
         with handle:
-            return cls(os.dup(handle.fileno()), False)
+            return cls(DirectWriter(os.dup(handle.fileno()), False))
 
     def append(self, data: list[pa.Buffer]) -> int:
         """Write the buffers one after another at the next page boundary; where they start."""
         start = -(-self.end // PAGE_BYTES) * PAGE_BYTES
-        if self.direct:
-            try:
-                self.end = self._append_direct(data, start)
-                return start
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                # the file system took O_DIRECT but not these writes: go on through the page cache
-                import fcntl  # POSIX only, as O_DIRECT is
-
-                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~O_DIRECT)
-                self.direct = False
-        at = start
+        self.writer.seek_to(start)
         for buffer in data:
-            at = _pwrite_all(self.fd, memoryview(buffer), at)
-        self.end = at
+            self.writer.write(buffer)
+        self.end = self.writer.finish()
         return start
-
-    def _append_direct(self, data: list[pa.Buffer], start: int) -> int:
-        stage, filled, at = self._stage, 0, start
-        for buffer in data:
-            raw = np.frombuffer(buffer, dtype=np.uint8)
-            done = 0
-            while done < len(raw):
-                n = min(len(raw) - done, len(stage) - filled)
-                stage[filled: filled + n] = raw[done: done + n]
-                filled, done = filled + n, done + n
-                if filled == len(stage):
-                    at, filled = _pwrite_all(self.fd, memoryview(stage), at), 0
-        if filled:  # direct writes are whole pages: the tail is padded
-            _pwrite_all(self.fd, memoryview(stage[: -(-filled // PAGE_BYTES) * PAGE_BYTES]), at)
-        return at + filled
-
-
-def _pwrite_all(fd: int, view: memoryview, at: int) -> int:
-    while len(view):
-        written = os.pwrite(fd, view, at)
-        view, at = view[written:], at + written
-    return at
 
 
 def _identity(array: pa.Array) -> tuple[int, int]:

@@ -48,11 +48,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
 import orjson
 import polars as pl
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
+from workbench.load._direct_io import DirectWriter, new_stage
 
 SAMPLE_EDGE = 1 << 20
 SAMPLE_BLOCK = 1 << 16
@@ -141,9 +143,10 @@ def store_tables(directory: Path, key: str, tables: dict[str, pl.DataFrame], met
     directory.mkdir(parents=True, exist_ok=True)
     entry = directory / key
     staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=directory))
+    stage = new_stage()
     try:
         for name, frame in tables.items():
-            _write_table(staging, name, frame)
+            _write_table(staging, name, frame, stage)
         (staging / "meta.json").write_bytes(orjson.dumps({**meta, "layout": CACHE_LAYOUT}))
         try:
             staging.rename(entry)
@@ -155,8 +158,13 @@ def store_tables(directory: Path, key: str, tables: dict[str, pl.DataFrame], met
     return entry
 
 
-def _write_table(staging: Path, name: str, frame: pl.DataFrame) -> None:
+def _write_table(staging: Path, name: str, frame: pl.DataFrame, stage: np.ndarray) -> None:
     """One IPC file, or parts (``name.0000.arrow``, ...) for a long table.
+
+    Files are written with direct I/O where the file system allows it
+    (:mod:`workbench.load._direct_io`, through the reused ``stage``): at a
+    million spans that is 3.6-3.8 s instead of 8.9 s, most of which was the
+    kernel allocating and filling page-cache pages.
 
     After each part, text read from a load's spill file is dropped from this
     process's memory again (:func:`workbench.load._spill.drop_mapped_pages`):
@@ -169,11 +177,16 @@ def _write_table(staging: Path, name: str, frame: pl.DataFrame) -> None:
 
     rows = SPANS_PART_ROWS if name == "spans" else PART_ROWS
     if frame.height <= rows:
-        frame.write_ipc(staging / f"{name}.arrow", compression="uncompressed")
+        _write_ipc(frame, staging / f"{name}.arrow", stage)
         return
     for number, start in enumerate(range(0, frame.height, rows)):
-        frame.slice(start, rows).write_ipc(staging / f"{name}.{number:04d}.arrow", compression="uncompressed")
+        _write_ipc(frame.slice(start, rows), staging / f"{name}.{number:04d}.arrow", stage)
         drop_mapped_pages()
+
+
+def _write_ipc(frame: pl.DataFrame, path: Path, stage: np.ndarray) -> None:
+    with DirectWriter.create(path, stage) as sink:
+        frame.write_ipc(sink, compression="uncompressed")
 
 
 def store_in_background(directory: Path, key: str, tables: dict[str, pl.DataFrame], meta: dict) -> None:
