@@ -215,8 +215,8 @@ def run_pandas_normalize(path: str, _cache: str) -> int:
     return len(frame)
 
 
-METHODS = {"orjson_parse": run_orjson_parse, "pyarrow_parse": run_pyarrow_parse, "workbench": run_workbench, "workbench_cached": run_workbench,
-           "pandas_normalize": run_pandas_normalize}
+METHODS = {"orjson_parse": run_orjson_parse, "pyarrow_parse": run_pyarrow_parse, "workbench": run_workbench,
+           "workbench_cached": run_workbench, "pandas_normalize": run_pandas_normalize}
 
 
 def child(method: str, path: str, cache: str) -> None:
