@@ -135,9 +135,15 @@ def test_cache_of_a_file_set_reuses_unchanged_files(tmp_path):
     wb_cache.wait_for()
 
 
-def test_long_tables_are_cached_in_parts_and_read_back_whole(tmp_path, monkeypatch):
-    from workbench.load import _spill
+@pytest.mark.parametrize("direct_io", [True, False], ids=["direct I/O", "no positioned writes (Windows)"])
+def test_long_tables_are_cached_in_parts_and_read_back_whole(tmp_path, monkeypatch, direct_io):
+    from workbench.load import _direct_io, _spill
 
+    written = []
+    real_create = _direct_io.DirectWriter.create.__func__
+    monkeypatch.setattr(_direct_io.DirectWriter, "create",
+                        classmethod(lambda cls, path, stage=None: written.append(path) or real_create(cls, path, stage)))
+    monkeypatch.setattr(wb_cache, "DIRECT_IO_AVAILABLE", direct_io)
     monkeypatch.setattr(wb_cache, "PART_ROWS", 3)
     monkeypatch.setattr(wb_cache, "SPANS_PART_ROWS", 3)
     drops = []
@@ -149,6 +155,7 @@ def test_long_tables_are_cached_in_parts_and_read_back_whole(tmp_path, monkeypat
     parts = sorted(p.name for p in entry.glob("spans.*.arrow"))
     assert len(parts) == -(-fresh.spans.height // 3) > 1 and not (entry / "spans.arrow").exists()
     assert len(drops) >= len(parts)  # text paged in by the writer is let go after every part
+    assert len(written) == (len(list(entry.glob("*.arrow"))) if direct_io else 0)
     again = read_traces(REQUESTS, cache=cache_dir)
     assert again.files["cached"].to_list() == [True]
     for name in ("spans", "traces", "sessions", "feedback", "problems"):

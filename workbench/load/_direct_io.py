@@ -27,6 +27,7 @@ import numpy as np
 PAGE_BYTES = max(mmap.ALLOCATIONGRANULARITY, 4096)
 STAGE_BYTES = 8 << 20  # per writer: direct writes go through this page-aligned buffer
 O_DIRECT = getattr(os, "O_DIRECT", 0)
+AVAILABLE = hasattr(os, "pwrite")  # POSIX; elsewhere (Windows) callers write files the plain way
 
 
 def new_stage(size: int | None = None) -> np.ndarray:

@@ -39,11 +39,12 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from workbench.load._direct_io import AVAILABLE as DIRECT_IO_AVAILABLE
 from workbench.load._direct_io import O_DIRECT, PAGE_BYTES, DirectWriter
 
 INLINE_BYTES = 12  # Arrow keeps strings up to this long inside the 16-byte view
 MIN_SPILL_BYTES = 1 << 20  # an array with less long text than this stays in memory
-SPILL_AVAILABLE = hasattr(os, "pwrite")  # POSIX; elsewhere text stays in memory
+SPILL_AVAILABLE = DIRECT_IO_AVAILABLE  # POSIX; elsewhere text stays in memory
 O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 MAX_REGION_BYTES = (1 << 31) - 1  # a view's offset into its buffer is an int32
 _MAPPED: weakref.WeakSet = weakref.WeakSet()  # every region handed out and still in use

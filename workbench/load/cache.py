@@ -54,6 +54,7 @@ import polars as pl
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
+from workbench.load._direct_io import AVAILABLE as DIRECT_IO_AVAILABLE
 from workbench.load._direct_io import DirectWriter, new_stage
 
 SAMPLE_EDGE = 1 << 20
@@ -143,7 +144,7 @@ def store_tables(directory: Path, key: str, tables: dict[str, pl.DataFrame], met
     directory.mkdir(parents=True, exist_ok=True)
     entry = directory / key
     staging = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=directory))
-    stage = new_stage()
+    stage = new_stage() if DIRECT_IO_AVAILABLE else None
     try:
         for name, frame in tables.items():
             _write_table(staging, name, frame, stage)
@@ -158,7 +159,7 @@ def store_tables(directory: Path, key: str, tables: dict[str, pl.DataFrame], met
     return entry
 
 
-def _write_table(staging: Path, name: str, frame: pl.DataFrame, stage: np.ndarray) -> None:
+def _write_table(staging: Path, name: str, frame: pl.DataFrame, stage: np.ndarray | None) -> None:
     """One IPC file, or parts (``name.0000.arrow``, ...) for a long table.
 
     Files are written with direct I/O where the file system allows it
@@ -184,7 +185,10 @@ def _write_table(staging: Path, name: str, frame: pl.DataFrame, stage: np.ndarra
         drop_mapped_pages()
 
 
-def _write_ipc(frame: pl.DataFrame, path: Path, stage: np.ndarray) -> None:
+def _write_ipc(frame: pl.DataFrame, path: Path, stage: np.ndarray | None) -> None:
+    if stage is None:  # no positioned writes here (Windows): polars writes the file itself
+        frame.write_ipc(path, compression="uncompressed")
+        return
     with DirectWriter.create(path, stage) as sink:
         frame.write_ipc(sink, compression="uncompressed")
 
