@@ -76,7 +76,7 @@ class DirectWriter:
 
     def write(self, data) -> int:
         """Append ``data`` (any buffer); returns its length in bytes."""
-        raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
+        raw = np.frombuffer(data, dtype=np.uint8)
         stage, done = self._stage, 0
         if not self.direct and len(raw) >= len(stage):  # the page cache copies it anyway: no staging
             self.finish()
