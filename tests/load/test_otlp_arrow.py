@@ -7,10 +7,16 @@ import pyarrow as pa
 import pytest
 
 from tests.load.test_otlp_fast import _rows
-from workbench.load import _otlp_arrow, _otlp_fast, otlp
+from workbench.load import _otlp_arrow, _otlp_fast, _otlp_native, otlp
 from workbench.load._records import read_bytes
 
 V = pa.string_view()
+
+
+@pytest.fixture(autouse=True)
+def pyarrow_only(monkeypatch):
+    """These tests are about pyarrow's parse: the C scanner (tested in test_otlp_native.py) stays out."""
+    monkeypatch.setattr(_otlp_native, "ENABLED", False)
 
 
 def _span(i: int, **extra) -> dict:

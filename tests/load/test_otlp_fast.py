@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import random
+import shutil
 
 import numpy as np
 import orjson
 import pytest
 
-from workbench.load import _otlp_fast, otlp
+from workbench.load import _otlp_fast, _otlp_native, otlp
 from workbench.load._records import read_bytes
+
+
+@pytest.fixture(autouse=True, params=["C scanner", "pyarrow"])
+def parser(request, monkeypatch):
+    """Every test here runs with both block parsers: the C scanner where it is built, and pyarrow alone."""
+    if request.param == "C scanner" and not _otlp_native.AVAILABLE:
+        pytest.skip("the C scanner is not built here")
+    monkeypatch.setattr(_otlp_native, "ENABLED", request.param == "C scanner")
+    return request.param
 
 
 def _value(rng: random.Random, key: str):
@@ -280,3 +290,11 @@ def test_an_id_beyond_ascii_is_lowered_as_str_lower_does(tmp_path):
     fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
     assert fast.spans["span_id"][5] == "ǅÄ00".lower() == "ǆä00"
     assert _rows(fast.spans) == _rows(otlp.read_python(str(path), read_bytes(path)).conformed().spans)
+
+
+def test_the_c_scanner_is_built_where_a_c_compiler_is(parser):
+    if parser != "pyarrow":
+        pytest.skip("once is enough")
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here")
+    assert _otlp_native.AVAILABLE  # the install compiled it: a failed build would only show as slowness

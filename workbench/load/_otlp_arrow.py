@@ -27,6 +27,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pj
 
+from workbench.load._otlp_native import scan_block
+
 STR = pa.string_view()  # polars takes views without a copy; pyarrow parses them as fast
 PYARROW_BLOCK_BYTES = 4 << 20  # pyarrow's parse unit; a line longer than this is read line by line
 JEMALLOC_DECAY_MS = -1  # freed parse memory is kept for the next block; a load gives it back at its end
@@ -80,7 +82,14 @@ _TYPE_CHANGED = "changed from"  # pyarrow's message when inference meets two typ
 
 
 def parse_block(data: memoryview, shape: str) -> pa.Table | None:
-    """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look."""
+    """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look.
+
+    The C scanner (:mod:`workbench.load._otlp_native`) reads the block when
+    it is built and the block is plain; pyarrow reads the rest.
+    """
+    scanned = scan_block(data, FULL[shape])
+    if scanned is not None:
+        return scanned
     buffer = pa.py_buffer(data)
     try:
         table = _read(buffer, PINNED[shape], "infer")

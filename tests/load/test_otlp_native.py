@@ -1,0 +1,118 @@
+"""The C scanner gives pyarrow's table for every block it takes, and gives up on every block pyarrow refuses."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import orjson
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.load.test_otlp_fast import _span
+from workbench.load import _otlp_arrow, _otlp_native
+
+pytestmark = pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C scanner is not built here")
+NESTED = [{"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}, {}]}}},
+          {"key": "map", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": True}}]}}},
+          {"key": "raw", "value": {"bytesValue": "AAE="}}, {"key": "empty", "value": {}}]
+
+
+@pytest.fixture(autouse=True)
+def scanner_on(monkeypatch):
+    monkeypatch.setattr(_otlp_native, "ENABLED", True)
+
+
+def _pyarrow(data: bytes, shape: str) -> pa.Table | None:
+    """pyarrow's reading of the block against the full schema (what the scanner must equal), or None."""
+    try:
+        return _otlp_arrow._read(pa.py_buffer(data), _otlp_arrow.FULL[shape], "error")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _agree(data: bytes, shape: str = "span") -> pa.Table | None:
+    scanned = _otlp_native.scan_block(memoryview(data), _otlp_arrow.FULL[shape])
+    expected = _pyarrow(data, shape)
+    if scanned is not None:
+        scanned.validate(full=True)
+        assert expected is not None, "the scanner took a block pyarrow refuses"
+        assert scanned.equals(expected)
+    return scanned
+
+
+def _lines(*records) -> bytes:
+    return b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in records)
+
+
+def test_random_spans_of_every_shape_are_taken_and_equal():
+    rng = random.Random(3)
+    spans = [_span(rng, i) for i in range(300)]  # every scalar value type, odd ids and times, status variants
+    for i, span in enumerate(spans[::10]):  # events, links, nested and bytes values, dropped counts
+        span["events"] = [{"timeUnixNano": str(i), "name": "exception", "attributes": NESTED[:2],
+                           "droppedAttributesCount": 1}]
+        span["links"] = [{"traceId": "c" * 32, "spanId": "d" * 16, "traceState": "", "attributes": NESTED,
+                          "droppedAttributesCount": 0, "flags": 1}]
+        span["attributes"] = span["attributes"] + NESTED
+        span["droppedEventsCount"] = span["droppedLinksCount"] = i
+    assert _agree(_lines(*spans)) is not None
+    requests = [{"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {
+        "stringValue": "svc"}}]}, "schemaUrl": "u", "scopeSpans": [{"scope": {"name": "s", "version": "1"},
+                                                                     "spans": spans[i:i + 7]}]}]}
+                for i in range(0, 300, 7)]
+    assert _agree(_lines(*requests), "request") is not None
+
+
+@pytest.mark.parametrize("text", [
+    "plain", "", "twelve bytes", "thirteen byte", "é東🎉", "quote \" backslash \\ slash / tab \t nl \n",
+    "\u0000 nul", "\ud7ff \ue000 \uffff",
+])
+def test_strings_with_escapes_and_unicode_read_the_same(text):
+    span = {"traceId": "a" * 32, "spanId": "b" * 16, "name": text,
+            "attributes": [{"key": text, "value": {"stringValue": text}}]}
+    compact, escaped = orjson.dumps(span), json.dumps(span, ensure_ascii=True).encode()  # \uXXXX, surrogate pairs
+    table = _agree(_lines(compact, escaped, b' { "name" : "x" , "attributes" : [ ] } \r'))
+    assert table is not None and table.column("name").to_pylist()[:2] == [text, text]
+
+
+@pytest.mark.parametrize("line", [
+    b'{"name": "a", "name": "b"}',  # a repeated key
+    b'{"nope": 1}',  # an unknown field
+    b'{"kind": "SERVER"}',  # a string for an integer
+    b'{"kind": 1.0}', b'{"kind": 1e2}', b'{"kind": 9223372036854775808}', b'{"kind": 01}',
+    b'{"name": 5}', b'{"attributes": {}}', b'{"status": []}',
+    b'{"attributes": [{"key": "x", "value": {"doubleValue": NaN}}]}',
+    b'{"attributes": [{"key": "x", "value": {"doubleValue": 1e999}}]}',
+    b'{"attributes": [{"key": "x", "value": {"boolValue": 1}}]}',
+    b'{"name": "\\ud800"}', b'{"name": "\\udc00 x"}', b'{"name": "\\x"}', b'{"name": "a\tb"}',
+    b'{"name": "a"} {"name": "b"}', b'{"name": "a",}', b'[1]', b'{"name": "a"', b'{"name": "a"} x',
+])
+def test_what_the_scanner_cannot_take_exactly_goes_to_pyarrow(line):
+    assert _otlp_native.scan_block(memoryview(_lines({"name": "ok"}, line)), _otlp_arrow.FULL["span"]) is None
+
+
+def test_numbers_and_literals_read_as_pyarrow_reads_them():
+    lines = [{"kind": k, "flags": -9223372036854775808, "droppedAttributesCount": 9223372036854775807,
+              "attributes": [{"key": "d", "value": {"doubleValue": d}}, {"key": "b", "value": {"boolValue": b}}]}
+             for k, d, b in [(0, 0.1, True), (-0, -0.0, False), (5, 1e-300, True), (7, 12345678901234567890, False)]]
+    raw = b'{"kind": -0, "attributes": [{"key": "d", "value": {"doubleValue": 2.5E+3}}], "status": null}'
+    assert _agree(_lines(*lines, raw)) is not None
+
+
+fields = st.dictionaries(
+    st.sampled_from(["traceId", "spanId", "parentSpanId", "name", "kind", "flags", "traceState", "status",
+                     "attributes", "startTimeUnixNano", "events"]),
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**70, max_value=2**70),
+              st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+              st.just([]), st.just({}), st.just({"code": 2, "message": "m"}),
+              st.just([{"key": "k", "value": {"stringValue": "v"}}]),
+              st.just([{"key": "k", "value": {"intValue": 3}}])),
+    max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(fields, min_size=1, max_size=5))
+def test_any_mix_of_fields_and_value_types_agrees_with_pyarrow(records):
+    _agree(_lines(*(json.dumps(r).encode() for r in records)))

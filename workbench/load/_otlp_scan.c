@@ -1,0 +1,569 @@
+/*
+ * A schema-driven scanner for OTLP JSON Lines: each line is one JSON object of a
+ * known Arrow schema (structs, lists, string_view, int64, float64, bool), and the
+ * scanner fills that schema's Arrow buffers directly.
+ *
+ * It takes only what it can take exactly like pyarrow's JSON reader with an
+ * explicit schema; on anything else (an unknown or repeated key, a value of
+ * another JSON type, a number that does not fit, NaN, an escaped lone surrogate,
+ * a control character in a string, a line with more than one value) it gives up
+ * on the whole block and the caller parses it with pyarrow. So it never changes a
+ * result; it only makes the common case fast. UTF-8 is checked by the caller.
+ *
+ * Python API:  scan(data, spec) -> (n_rows, data_buffer, [buffers...]) or None
+ *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
+ *         (2,) string_view; (3,) int64; (4,) float64; (5,) bool.
+ *   buffers: per node in depth-first order, its validity bytes (one per element)
+ *   then: struct nothing; list int32 offsets; string 16-byte views; int64 /
+ *   float64 8-byte values; bool one byte per value.
+ *
+ * Every read is bounds-checked against the end of the current line; the input
+ * is untrusted.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
+#define MAX_FIELDS 32
+#define MAX_NODES 256
+#define MAX_KEY 64
+
+typedef struct { uint8_t *p; size_t len, cap; } vec;
+
+typedef struct node {
+    int kind;
+    int n_children;
+    struct node *children[MAX_FIELDS];
+    char *names[MAX_FIELDS];
+    size_t name_lens[MAX_FIELDS];
+    vec validity;
+    vec values;  /* offsets, views or values */
+    size_t length;
+} node;
+
+typedef struct {
+    node nodes[MAX_NODES];
+    int n_nodes;
+    const unsigned char *p, *end;
+    unsigned char *data;  /* string bytes: capacity >= input + 16 */
+    size_t data_len;
+    int failed;  /* 1: give up (caller uses pyarrow); 2: out of memory */
+} scanner;
+
+static int vec_reserve(vec *v, size_t extra) {
+    if (v->len + extra <= v->cap) return 1;
+    size_t cap = v->cap ? v->cap : 4096;
+    while (cap < v->len + extra) cap *= 2;
+    uint8_t *p = realloc(v->p, cap);
+    if (!p) return 0;
+    v->p = p;
+    v->cap = cap;
+    return 1;
+}
+
+static inline int vec_push(scanner *s, vec *v, const void *item, size_t size) {
+    if (!vec_reserve(v, size)) { s->failed = 2; return 0; }
+    memcpy(v->p + v->len, item, size);
+    v->len += size;
+    return 1;
+}
+
+static inline int fail(scanner *s) { if (!s->failed) s->failed = 1; return 0; }
+
+static inline void skip_ws(scanner *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n')) s->p++;
+}
+
+/* --- building nodes ------------------------------------------------------------------------------- */
+
+static int append_null(scanner *s, node *n);
+
+static int push_valid(scanner *s, node *n, uint8_t valid) {
+    if (!vec_push(s, &n->validity, &valid, 1)) return 0;
+    n->length++;
+    return 1;
+}
+
+static int append_null(scanner *s, node *n) {
+    static const uint8_t zeros[16] = {0};
+    switch (n->kind) {
+    case K_STRUCT:
+        for (int i = 0; i < n->n_children; i++)
+            if (!append_null(s, n->children[i])) return 0;
+        break;
+    case K_LIST: {
+        int32_t last = n->values.len ? ((int32_t *)n->values.p)[n->values.len / 4 - 1] : 0;
+        if (!vec_push(s, &n->values, &last, 4)) return 0;
+        break;
+    }
+    case K_STRING: if (!vec_push(s, &n->values, zeros, 16)) return 0; break;
+    case K_INT64: case K_FLOAT64: if (!vec_push(s, &n->values, zeros, 8)) return 0; break;
+    case K_BOOL: if (!vec_push(s, &n->values, zeros, 1)) return 0; break;
+    }
+    return push_valid(s, n, 0);
+}
+
+/* --- strings ------------------------------------------------------------------------------------- */
+
+static inline int hex4(const unsigned char *h, unsigned *out) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = h[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if ((c | 32) >= 'a' && (c | 32) <= 'f') v |= (c | 32) - 'a' + 10;
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Decode the string at s->p (an opening quote) into out (room for the raw length + 16); its length or -1. */
+static long read_string(scanner *s, unsigned char *out) {
+    const unsigned char *p = s->p + 1, *end = s->end;
+    unsigned char *o = out;
+    for (;;) {
+#if defined(__SSE2__)
+        while (p + 16 <= end) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            __m128i special = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                _mm_cmplt_epi8(_mm_xor_si128(v, _mm_set1_epi8((char)0x80)), _mm_set1_epi8((char)(0x20 ^ 0x80))));
+            int mask = _mm_movemask_epi8(special);
+            _mm_storeu_si128((__m128i *)o, v);
+            if (mask) {
+                int k = __builtin_ctz(mask);
+                o += k;
+                p += k;
+                break;
+            }
+            o += 16;
+            p += 16;
+        }
+#endif
+        if (p >= end) return -1;
+        unsigned char c = *p;
+        if (c == '"') {
+            s->p = p + 1;
+            return (long)(o - out);
+        }
+        if (c < 0x20) return -1;
+        if (c != '\\') {
+            *o++ = c;
+            p++;
+            continue;
+        }
+        if (p + 1 >= end) return -1;
+        switch (p[1]) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp;
+            if (p + 6 > end || !hex4(p + 2, &cp)) return -1;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;  /* a lone low surrogate */
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned low;
+                if (p + 12 > end || p[6] != '\\' || p[7] != 'u' || !hex4(p + 8, &low) || low < 0xDC00 || low > 0xDFFF)
+                    return -1;  /* a lone high surrogate */
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                p += 6;
+                *o++ = 0xF0 | (cp >> 18);
+                *o++ = 0x80 | ((cp >> 12) & 63);
+                *o++ = 0x80 | ((cp >> 6) & 63);
+                *o++ = 0x80 | (cp & 63);
+            } else if (cp < 0x80) {
+                *o++ = (unsigned char)cp;
+            } else if (cp < 0x800) {
+                *o++ = 0xC0 | (cp >> 6);
+                *o++ = 0x80 | (cp & 63);
+            } else {
+                *o++ = 0xE0 | (cp >> 12);
+                *o++ = 0x80 | ((cp >> 6) & 63);
+                *o++ = 0x80 | (cp & 63);
+            }
+            p += 4;
+            break;
+        }
+        default: return -1;
+        }
+        p += 2;
+    }
+}
+
+static int parse_string_value(scanner *s, node *n) {
+    unsigned char *out = s->data + s->data_len;
+    long len = read_string(s, out);
+    if (len < 0 || len > INT32_MAX) return fail(s);
+    unsigned char view[16] = {0};
+    int32_t len32 = (int32_t)len;
+    memcpy(view, &len32, 4);
+    if (len <= 12) {
+        memcpy(view + 4, out, (size_t)len);  /* inline: the bytes stay in the view; nothing kept in data */
+    } else {
+        int32_t buffer_index = 0, offset = (int32_t)s->data_len;
+        if (s->data_len > INT32_MAX) return fail(s);
+        memcpy(view + 4, out, 4);
+        memcpy(view + 8, &buffer_index, 4);
+        memcpy(view + 12, &offset, 4);
+        s->data_len += (size_t)len;
+    }
+    if (!vec_push(s, &n->values, view, 16)) return 0;
+    return push_valid(s, n, 1);
+}
+
+/* --- numbers and literals ------------------------------------------------------------------------ */
+
+/* The extent of a JSON number at s->p (strict grammar); 0 when there is none. */
+static size_t number_extent(scanner *s, int *is_integer) {
+    const unsigned char *p = s->p, *end = s->end;
+    *is_integer = 1;
+    if (p < end && *p == '-') p++;
+    if (p >= end) return 0;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9') { while (p < end && *p >= '0' && *p <= '9') p++; }
+    else return 0;
+    if (p < end && *p == '.') {
+        *is_integer = 0;
+        p++;
+        if (p >= end || *p < '0' || *p > '9') return 0;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        *is_integer = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || *p < '0' || *p > '9') return 0;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+    }
+    return (size_t)(p - s->p);
+}
+
+static int parse_int64(scanner *s, node *n) {
+    int is_integer;
+    size_t len = number_extent(s, &is_integer);
+    if (!len || !is_integer) return fail(s);
+    const unsigned char *p = s->p;
+    int negative = *p == '-';
+    if (negative) p++;
+    uint64_t v = 0;
+    for (; p < s->p + len; p++) {
+        unsigned d = *p - '0';
+        if (v > (UINT64_MAX - d) / 10) return fail(s);
+        v = v * 10 + d;
+    }
+    if ((!negative && v > (uint64_t)INT64_MAX) || (negative && v > (uint64_t)INT64_MAX + 1)) return fail(s);
+    int64_t value = negative ? (int64_t)(0 - v) : (int64_t)v;
+    s->p += len;
+    if (!vec_push(s, &n->values, &value, 8)) return 0;
+    return push_valid(s, n, 1);
+}
+
+static int parse_float64(scanner *s, node *n) {
+    int is_integer;
+    size_t len = number_extent(s, &is_integer);
+    char text[80];
+    if (!len || len >= sizeof text) return fail(s);
+    memcpy(text, s->p, len);
+    text[len] = 0;
+    errno = 0;
+    char *stop;
+    double value = strtod(text, &stop);
+    if (errno == ERANGE || stop != text + len) return fail(s);  /* overflow, underflow: pyarrow decides */
+    s->p += len;
+    if (!vec_push(s, &n->values, &value, 8)) return 0;
+    return push_valid(s, n, 1);
+}
+
+static int literal(scanner *s, const char *word, size_t len) {
+    if ((size_t)(s->end - s->p) < len || memcmp(s->p, word, len)) return 0;
+    s->p += len;
+    return 1;
+}
+
+/* --- values -------------------------------------------------------------------------------------- */
+
+static int parse_value(scanner *s, node *n);
+
+static int parse_struct(scanner *s, node *n) {
+    uint32_t seen = 0;
+    unsigned char key[MAX_KEY + 16];
+    s->p++;  /* '{' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+    } else {
+        for (;;) {
+            if (s->p >= s->end || *s->p != '"') return fail(s);
+            /* decoded into data's free space (not kept); longer than any field name: not a field */
+            long len = read_string(s, s->data + s->data_len);
+            if (len < 0 || len > MAX_KEY) return fail(s);
+            memcpy(key, s->data + s->data_len, (size_t)len);
+            int field = -1;
+            for (int i = 0; i < n->n_children; i++) {
+                if (n->name_lens[i] == (size_t)len && !memcmp(n->names[i], key, (size_t)len)) { field = i; break; }
+            }
+            if (field < 0 || (seen & (1u << field))) return fail(s);  /* unknown or repeated key */
+            seen |= 1u << field;
+            skip_ws(s);
+            if (s->p >= s->end || *s->p != ':') return fail(s);
+            s->p++;
+            skip_ws(s);
+            if (!parse_value(s, n->children[field])) return 0;
+            skip_ws(s);
+            if (s->p >= s->end) return fail(s);
+            if (*s->p == ',') { s->p++; skip_ws(s); continue; }
+            if (*s->p == '}') { s->p++; break; }
+            return fail(s);
+        }
+    }
+    for (int i = 0; i < n->n_children; i++)
+        if (!(seen & (1u << i)) && !append_null(s, n->children[i])) return 0;
+    return push_valid(s, n, 1);
+}
+
+static int parse_list(scanner *s, node *n) {
+    node *child = n->children[0];
+    s->p++;  /* '[' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+    } else {
+        for (;;) {
+            if (!parse_value(s, child)) return 0;
+            skip_ws(s);
+            if (s->p >= s->end) return fail(s);
+            if (*s->p == ',') { s->p++; skip_ws(s); continue; }
+            if (*s->p == ']') { s->p++; break; }
+            return fail(s);
+        }
+    }
+    if (child->length > INT32_MAX) return fail(s);
+    int32_t offset = (int32_t)child->length;
+    if (!vec_push(s, &n->values, &offset, 4)) return 0;
+    return push_valid(s, n, 1);
+}
+
+static int parse_value(scanner *s, node *n) {
+    if (s->p >= s->end) return fail(s);
+    unsigned char c = *s->p;
+    if (c == 'n') return literal(s, "null", 4) ? append_null(s, n) : fail(s);
+    switch (n->kind) {
+    case K_STRUCT: return c == '{' ? parse_struct(s, n) : fail(s);
+    case K_LIST: return c == '[' ? parse_list(s, n) : fail(s);
+    case K_STRING: return c == '"' ? parse_string_value(s, n) : fail(s);
+    case K_INT64: return (c == '-' || (c >= '0' && c <= '9')) ? parse_int64(s, n) : fail(s);
+    case K_FLOAT64: return (c == '-' || (c >= '0' && c <= '9')) ? parse_float64(s, n) : fail(s);
+    case K_BOOL: {
+        uint8_t v;
+        if (literal(s, "true", 4)) v = 1;
+        else if (literal(s, "false", 5)) v = 0;
+        else return fail(s);
+        if (!vec_push(s, &n->values, &v, 1)) return 0;
+        return push_valid(s, n, 1);
+    }
+    }
+    return fail(s);
+}
+
+/* --- the schema ---------------------------------------------------------------------------------- */
+
+static node *build_node(scanner *s, PyObject *spec) {
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 1 || s->n_nodes >= MAX_NODES) {
+        PyErr_SetString(PyExc_ValueError, "bad schema spec");
+        return NULL;
+    }
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(spec, 0));
+    if (kind < K_STRUCT || kind > K_BOOL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad node kind");
+        return NULL;
+    }
+    node *n = &s->nodes[s->n_nodes++];
+    n->kind = (int)kind;
+    if (kind == K_STRUCT) {
+        PyObject *fields = PyTuple_Size(spec) == 2 ? PyTuple_GET_ITEM(spec, 1) : NULL;
+        if (!fields || !PyTuple_Check(fields) || PyTuple_GET_SIZE(fields) > MAX_FIELDS) {
+            PyErr_SetString(PyExc_ValueError, "bad struct spec");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields); i++) {
+            PyObject *pair = PyTuple_GET_ITEM(fields, i);
+            char *name;
+            Py_ssize_t len;
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2
+                || PyBytes_AsStringAndSize(PyTuple_GET_ITEM(pair, 0), &name, &len) < 0 || len > MAX_KEY) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad field spec");
+                return NULL;
+            }
+            n->names[i] = name;  /* the spec (held by the caller) outlives the scan */
+            n->name_lens[i] = (size_t)len;
+            if (!(n->children[i] = build_node(s, PyTuple_GET_ITEM(pair, 1)))) return NULL;
+            n->n_children++;
+        }
+    } else if (kind == K_LIST) {
+        if (PyTuple_Size(spec) != 2 || !(n->children[0] = build_node(s, PyTuple_GET_ITEM(spec, 1)))) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad list spec");
+            return NULL;
+        }
+        n->n_children = 1;
+    }
+    return n;
+}
+
+static int init_offsets(scanner *s) {
+    int32_t zero = 0;
+    for (int i = 0; i < s->n_nodes; i++)
+        if (s->nodes[i].kind == K_LIST && !vec_push(s, &s->nodes[i].values, &zero, 4)) return 0;
+    return 1;
+}
+
+/* --- buffers handed to Python without a copy ------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    void *data;
+    Py_ssize_t size;
+} ScanBuffer;
+
+static int ScanBuffer_getbuffer(ScanBuffer *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->data, self->size, 1, flags);
+}
+
+static void ScanBuffer_dealloc(ScanBuffer *self) {
+    free(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyBufferProcs ScanBuffer_as_buffer = {(getbufferproc)ScanBuffer_getbuffer, NULL};
+
+static PyTypeObject ScanBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "workbench.load._otlp_scan.ScanBuffer",
+    .tp_basicsize = sizeof(ScanBuffer),
+    .tp_dealloc = (destructor)ScanBuffer_dealloc,
+    .tp_as_buffer = &ScanBuffer_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Memory filled by the scanner (read-only buffer).",
+};
+
+/* Takes ownership of data (freed on failure too). */
+static PyObject *wrap(void *data, size_t size) {
+    ScanBuffer *b = PyObject_New(ScanBuffer, &ScanBufferType);
+    if (!b) {
+        free(data);
+        return NULL;
+    }
+    b->data = data ? data : malloc(1);
+    b->size = (Py_ssize_t)size;
+    if (!b->data) {
+        Py_DECREF(b);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)b;
+}
+
+static void free_nodes(scanner *s) {
+    for (int i = 0; i < s->n_nodes; i++) {
+        free(s->nodes[i].validity.p);
+        free(s->nodes[i].values.p);
+        s->nodes[i].validity.p = s->nodes[i].values.p = NULL;
+    }
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Py_buffer input;
+    PyObject *spec;
+    if (!PyArg_ParseTuple(args, "y*O", &input, &spec)) return NULL;
+    scanner *s = calloc(1, sizeof(scanner));
+    if (!s) {
+        PyBuffer_Release(&input);
+        return PyErr_NoMemory();
+    }
+    node *root = build_node(s, spec);
+    if (!root || root->kind != K_STRUCT || !init_offsets(s)) {
+        if (root && !PyErr_Occurred()) PyErr_NoMemory();
+        if (!root && !PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "the root must be a struct");
+        free_nodes(s);
+        free(s);
+        PyBuffer_Release(&input);
+        return NULL;
+    }
+    s->data = malloc((size_t)input.len + 32);
+    long rows = 0;
+    if (!s->data) s->failed = 2;
+    Py_BEGIN_ALLOW_THREADS
+    const unsigned char *at = input.buf, *stop = at + input.len;
+    while (!s->failed && at < stop) {
+        const unsigned char *newline = memchr(at, '\n', (size_t)(stop - at));
+        s->p = at;
+        s->end = newline ? newline : stop;
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != '{') s->failed = 1;
+        else if (parse_struct(s, root)) {
+            skip_ws(s);
+            if (s->p != s->end) s->failed = 1;  /* more than one value on the line */
+        }
+        rows++;
+        at = newline ? newline + 1 : stop;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&input);
+    if (s->failed) {
+        int out_of_memory = s->failed == 2;
+        free_nodes(s);
+        free(s->data);
+        free(s);
+        if (out_of_memory) return PyErr_NoMemory();
+        Py_RETURN_NONE;
+    }
+    PyObject *buffers = PyList_New(0);
+    PyObject *data = wrap(s->data, s->data_len);
+    s->data = NULL;
+    int ok = buffers && data;
+    for (int i = 0; ok && i < s->n_nodes; i++) {
+        node *n = &s->nodes[i];
+        PyObject *validity = wrap(n->validity.p, n->validity.len);
+        n->validity.p = NULL;
+        ok = validity && PyList_Append(buffers, validity) == 0;
+        Py_XDECREF(validity);
+        if (ok && n->kind != K_STRUCT) {
+            PyObject *values = wrap(n->values.p, n->values.len);
+            n->values.p = NULL;
+            ok = values && PyList_Append(buffers, values) == 0;
+            Py_XDECREF(values);
+        }
+    }
+    free_nodes(s);
+    free(s);
+    if (!ok) {
+        Py_XDECREF(buffers);
+        Py_XDECREF(data);
+        return NULL;
+    }
+    PyObject *result = Py_BuildValue("(lNN)", rows, data, buffers);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, data, buffers) or None: see the module source."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_otlp_scan", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__otlp_scan(void) {
+    if (PyType_Ready(&ScanBufferType) < 0) return NULL;
+    return PyModule_Create(&module);
+}
