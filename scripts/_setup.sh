@@ -11,7 +11,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras="${1:-}"
 stamp=".venv/.workbench-installed${extras:+-$extras}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# reinstalled when the metadata or the C scanner changes (the install compiles it)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+    || [ workbench/load/_otlp_scan.c -nt "$stamp" ]; then
   echo "==> installing workbench${extras:+[$extras]} into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"

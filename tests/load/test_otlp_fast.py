@@ -192,7 +192,7 @@ def test_small_blocks_reuse_buffers_and_keep_line_numbers(tmp_path, monkeypatch,
     assert _rows(fast.spans) == _rows(slow.spans)
 
 
-def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_first(tmp_path, monkeypatch):
+def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_first(tmp_path, monkeypatch, parser):
     from workbench.load._base import LoadError
 
     monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 64 << 10)
@@ -210,7 +210,9 @@ def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_fir
     assert _rows(fast.spans) == _rows(slow.spans)
     assert [(p.line, p.reason) for p in fast.problems] == [(p.line, p.reason) for p in slow.problems]
     assert [p.line for p in fast.problems] == [41, 46]
-    assert stats.blocks_failed >= 2 and stats.lines_line_by_line < 100
+    # the C scanner names the bad line, so the block is cut once, around it; pyarrow's failures are cut in eighths
+    assert stats.blocks_failed == 1 if parser == "C scanner" else stats.blocks_failed >= 2
+    assert stats.lines_line_by_line < 100
     with pytest.raises(LoadError, match=":41"):
         _otlp_fast.read_bytes_fast(str(path), None, strict=True)
 

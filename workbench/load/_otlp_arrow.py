@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pj
 
+from workbench.load._otlp_native import release as release_scanner_memory
 from workbench.load._otlp_native import scan_block
 
 STR = pa.string_view()  # polars takes views without a copy; pyarrow parses them as fast
@@ -81,11 +82,12 @@ FULL = {"span": SPAN_SCHEMA, "request": REQUEST_SCHEMA}
 _TYPE_CHANGED = "changed from"  # pyarrow's message when inference meets two types in one column
 
 
-def parse_block(data: memoryview, shape: str) -> pa.Table | None:
+def parse_block(data: memoryview, shape: str) -> pa.Table | int | None:
     """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look.
 
     The C scanner (:mod:`workbench.load._otlp_native`) reads the block when
-    it is built and the block is plain; pyarrow reads the rest.
+    it is built and the block is plain; when it names a line pyarrow would
+    refuse too, that row is returned (an ``int``); pyarrow reads the rest.
     """
     scanned = scan_block(data, FULL[shape])
     if scanned is not None:
@@ -135,9 +137,10 @@ def parse_pool() -> pa.MemoryPool:
 
 
 def release_parse_memory() -> None:
-    """Give the parse pool's free memory back to the system (at the end of a load)."""
+    """Give the parse pool's and the C scanner's free memory back to the system (at the end of a load)."""
     if _POOL is not None:
         _POOL.release_unused()
+    release_scanner_memory()
 
 
 def fits(inferred: pa.DataType, target: pa.DataType) -> bool:

@@ -106,6 +106,17 @@ class _Block:
         starts = self.newlines[self.newlines < len(raw) - 1] + 1
         return bool(len(raw)) and raw[0] == 123 and bool(np.all(raw[starts] == 123))
 
+    def around(self, row: int) -> tuple[_Block | None, _Block, _Block | None]:
+        """The lines before line ``row`` (0-based), that line, and the lines after it (``None`` when none)."""
+        start = int(self.newlines[row - 1]) + 1 if row else 0
+        end = int(self.newlines[row]) + 1 if row < len(self.newlines) else len(self.data)
+        before = _Block(self.first_line, self.offset, self.data[:start], self.newlines[:row]) if row else None
+        line = _Block(self.first_line + row, self.offset + start, self.data[start:end],
+                      self.newlines[row:row + 1] - start)
+        after = (_Block(self.first_line + row + 1, self.offset + end, self.data[end:], self.newlines[row + 1:] - end)
+                 if end < len(self.data) else None)
+        return before, line, after
+
     def split(self, parts: int) -> list[_Block]:
         """Up to ``parts`` pieces of about equal size, cut at line ends (one piece for a single line)."""
         inner = self.newlines[self.newlines < len(self.data) - 1]
@@ -155,16 +166,12 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
             pending: deque = deque()
 
             def collect_oldest() -> None:
-                block, reading = pending.popleft()
-                part, block_stats = reading.result()
+                part, block_stats = pending.popleft().result()
                 stats.add(block_stats)
-                if part is None:  # the block did not parse: cut in pieces, parsed on the pool, mapped here
-                    good, bad = _pieces_around_failures(block, shape, stats, spill, pool)
-                    part = _map_pieces(source, good, bad, shape, strict, stats, spill)
                 _collect(part, frames, feedback, problems)
 
             for block in _chain(first, blocks):
-                pending.append((block, pool.submit(_read_block, source, block, shape, strict, spill)))
+                pending.append(pool.submit(_read_block, source, block, shape, strict, spill))
                 if len(pending) > PARSE_WORKERS:
                     collect_oldest()
             while pending:
@@ -327,15 +334,18 @@ def _read_into(handle, view: memoryview) -> int:
     return total
 
 
-def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> pa.Table | None:
-    """The block as an Arrow table, or ``None`` when it needs a closer look.
+def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> pa.Table | int | None:
+    """The block as an Arrow table; the row of a line only the reference reader can read (the C scanner
+    says which); or ``None`` when it needs a closer look.
 
     With a ``spill``, the input and output text is written out here, on the
-    parsing thread, while the main thread maps the previous block.
+    parsing thread.
     """
     if not block.lines_start_with_brace():
         return None  # blank lines, leading spaces, a BOM, or records spanning lines
     table = parse_block(block.data, shape)
+    if isinstance(table, int):
+        return table
     if table is None or table.num_rows != block.n_lines or not valid_utf8(block.data):
         return None
     if spill is not None:
@@ -344,42 +354,52 @@ def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> p
     return table
 
 
-def _read_block(source, block, shape, strict, spill) -> tuple[ReaderResult | None, FastStats]:
-    """Parse and map one block (on a worker thread); ``None`` when it did not parse.
+def _read_block(source, block, shape, strict, spill) -> tuple[ReaderResult, FastStats]:
+    """Parse and map one block, on a worker thread; a block that does not parse is cut in pieces there.
 
     Parsing with the C scanner takes a fraction of the mapping's time, so both
     run on the workers: the main thread only reads blocks and collects.
     """
     stats = FastStats()
-    table = _parse_block(block, shape, spill)
-    if table is None:
-        return None, stats
-    return _map_pieces(source, [(block, table)], [], shape, strict, stats, spill), stats
+    parsed = _parse_block(block, shape, spill)
+    good, bad = ([(block, parsed)], []) if isinstance(parsed, pa.Table) else _pieces_around_failures(
+        block, parsed, shape, stats, spill)
+    return _map_pieces(source, good, bad, shape, strict, stats, spill), stats
 
 
-def _pieces_around_failures(block: _Block, shape: str, stats: FastStats, spill: TextSpill | None,
-                            pool: ThreadPoolExecutor) -> tuple[list, list[_Block]]:
-    """A block whose parse failed, cut (recursively, in eighths) into parsed pieces and small bad pieces.
+def _pieces_around_failures(block: _Block, bad_row: int | None, shape: str, stats: FastStats,
+                            spill: TextSpill | None) -> tuple[list, list[_Block]]:
+    """A block whose parse failed, cut into parsed pieces and small bad pieces (both in line order).
 
-    The pieces are parsed on ``pool``: the load's parsing threads, whose memory is warm.
+    Where the C scanner named the line it could not read (``bad_row``), that
+    line goes to the reference reader and the lines before and after it are
+    parsed again. Otherwise the block is cut in eighths, recursively, until
+    the bad part is small. The pieces are parsed one after another on the
+    thread that read the block; the other worker goes on with the next block.
     """
     good: list[tuple[_Block, pa.Table]] = []
     bad: list[_Block] = []
-
-    def cut(failed: _Block) -> None:
+    todo = [(block, bad_row)]
+    while todo:  # a worklist, not recursion: a block of a thousand bad lines is cut a thousand times
+        failed, row = todo.pop()
         stats.blocks_failed += 1
-        parts = failed.split(SPLIT_PARTS) if len(failed.data) > MIN_SPLIT_BYTES else [failed]
-        if len(parts) == 1:
-            bad.append(failed)
-            return
-        tables = list(pool.map(lambda part: _parse_block(part, shape, spill), parts))
-        for part, table in zip(parts, tables, strict=True):
-            if table is not None:
-                good.append((part, table))
+        if row is not None:
+            before, line, after = failed.around(row)
+            bad.append(line)
+            parts = [part for part in (before, after) if part is not None]
+        else:
+            parts = failed.split(SPLIT_PARTS) if len(failed.data) > MIN_SPLIT_BYTES else [failed]
+            if len(parts) == 1:
+                bad.append(failed)
+                continue
+        for part in parts:
+            parsed = _parse_block(part, shape, spill)
+            if isinstance(parsed, pa.Table):
+                good.append((part, parsed))
             else:
-                cut(part)
-
-    cut(block)
+                todo.append((part, parsed))
+    good.sort(key=lambda piece: piece[0].first_line)
+    bad.sort(key=lambda piece: piece.first_line)
     return good, bad
 
 

@@ -43,36 +43,45 @@ def spec(dtype: pa.DataType) -> tuple:
     return (_LEAVES[dtype],)
 
 
-def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | None:
-    """The lines in ``data`` as a table of ``schema``, or ``None`` where pyarrow must parse them."""
+def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | int | None:
+    """The lines in ``data`` as a table of ``schema``; or the 0-based row of a line pyarrow would refuse
+    too (not JSON, or not of ``schema``: only the reference reader reads it); or ``None`` where pyarrow
+    must parse the block (the scanner is off, or met what pyarrow may take: NaN, extreme numbers)."""
     if not ENABLED:
         return None
     if schema not in _SPECS:
         _SPECS[schema] = spec(pa.struct(list(schema)))
     scanned = _otlp_scan.scan(data, _SPECS[schema])
-    if scanned is None:
-        return None
-    rows, text, buffers = scanned
-    array = _assemble(pa.struct(list(schema)), rows, iter(buffers), pa.py_buffer(text))
+    if scanned is None or isinstance(scanned, int):
+        return scanned
+    rows, buffers = scanned
+    array = _assemble(pa.struct(list(schema)), rows, iter(buffers))
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(array)], schema=schema)
 
 
-def _assemble(dtype: pa.DataType, length: int, buffers, text: pa.Buffer) -> pa.Array:
+def release() -> None:
+    """Free the scanner's buffers kept for reuse (at the end of a load)."""
+    if AVAILABLE:
+        _otlp_scan.release()
+
+
+def _assemble(dtype: pa.DataType, length: int, buffers) -> pa.Array:
     """One node's array from the scanner's buffers (in its depth-first order), children first consumed."""
     valid = np.frombuffer(next(buffers), dtype=np.uint8)
     nulls = length - int(np.count_nonzero(valid))
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     if pa.types.is_struct(dtype):
-        children = [_assemble(dtype.field(i).type, length, buffers, text) for i in range(dtype.num_fields)]
+        children = [_assemble(dtype.field(i).type, length, buffers) for i in range(dtype.num_fields)]
         return pa.Array.from_buffers(dtype, length, [bitmap], null_count=nulls, children=children)
     values = next(buffers)
     if pa.types.is_list(dtype):
         child_length = int(np.frombuffer(values, dtype=np.int32)[-1])
-        child = _assemble(dtype.value_type, child_length, buffers, text)
+        child = _assemble(dtype.value_type, child_length, buffers)
         return pa.Array.from_buffers(dtype, length, [bitmap, pa.py_buffer(values)], null_count=nulls,
                                      children=[child])
     if dtype == pa.string_view():
-        return pa.Array.from_buffers(dtype, length, [bitmap, pa.py_buffer(values), text], null_count=nulls)
+        return pa.Array.from_buffers(dtype, length, [bitmap, pa.py_buffer(values), pa.py_buffer(next(buffers))],
+                                     null_count=nulls)
     if dtype == pa.bool_():
         packed = np.packbits(np.frombuffer(values, dtype=np.uint8), bitorder="little")
         return pa.Array.from_buffers(dtype, length, [bitmap, pa.py_buffer(packed)], null_count=nulls)

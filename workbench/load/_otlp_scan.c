@@ -4,18 +4,26 @@
  * scanner fills that schema's Arrow buffers directly.
  *
  * It takes only what it can take exactly like pyarrow's JSON reader with an
- * explicit schema; on anything else (an unknown or repeated key, a value of
- * another JSON type, a number that does not fit, NaN, an escaped lone surrogate,
- * a control character in a string, a line with more than one value) it gives up
- * on the whole block and the caller parses it with pyarrow. So it never changes a
- * result; it only makes the common case fast. UTF-8 is checked by the caller.
+ * explicit schema, and gives up on the whole block at the first line it cannot
+ * take. For a line that is not JSON, or holds an unknown or repeated key, a
+ * value of another JSON type, an integer beyond int64, an escaped lone
+ * surrogate or a control character in a string, it says which line: pyarrow
+ * would refuse it too, and the caller reads that line with the reference reader
+ * and scans the rest. For what pyarrow might still take (NaN, Infinity, numbers
+ * it rounds to zero or infinity, huge strings), it says nothing and the caller
+ * parses the block with pyarrow. So it never changes a result; it only makes
+ * the common case fast. UTF-8 is checked by the caller.
  *
- * Python API:  scan(data, spec) -> (n_rows, data_buffer, [buffers...]) or None
+ * Python API:  scan(data, spec) -> (n_rows, [buffers...]), or the 0-based row of a line only
+ *              the reference reader can read, or None (let pyarrow try);  release()
  *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
  *         (2,) string_view; (3,) int64; (4,) float64; (5,) bool.
  *   buffers: per node in depth-first order, its validity bytes (one per element)
- *   then: struct nothing; list int32 offsets; string 16-byte views; int64 /
- *   float64 8-byte values; bool one byte per value.
+ *   then: struct nothing; list int32 offsets; string 16-byte views and the
+ *   bytes of its strings longer than 12 (each string node has its own, so a
+ *   column of ids does not keep a block's text alive); int64 / float64 8-byte
+ *   values; bool one byte per value.
+ *   release() frees the big buffers kept for reuse by later scans.
  *
  * Every read is bounds-checked against the end of the current line; the input
  * is untrusted.
@@ -37,6 +45,56 @@ enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOO
 
 typedef struct { uint8_t *p; size_t len, cap; } vec;
 
+/* Freed big buffers are kept for the next blocks: fresh memory costs a page fault per 4 KiB, and on a VM
+ * that is slower than the scan itself. release() gives them back (at the end of a load). */
+#define CACHED_FROM (1u << 20)
+#define CACHE_SLOTS 64
+#define CACHE_LIMIT ((size_t)256 << 20)
+static struct { void *p; size_t cap; } cache[CACHE_SLOTS];
+static size_t cached_bytes;
+static PyThread_type_lock cache_lock;
+
+static void *take(size_t want, size_t *cap) {
+    if (want >= CACHED_FROM) {
+        int best = -1;
+        PyThread_acquire_lock(cache_lock, WAIT_LOCK);
+        for (int i = 0; i < CACHE_SLOTS; i++)
+            if (cache[i].p && cache[i].cap >= want && cache[i].cap <= 4 * want
+                && (best < 0 || cache[i].cap < cache[best].cap)) best = i;
+        void *p = NULL;
+        if (best >= 0) {
+            p = cache[best].p;
+            *cap = cache[best].cap;
+            cached_bytes -= cache[best].cap;
+            cache[best].p = NULL;
+        }
+        PyThread_release_lock(cache_lock);
+        if (p) return p;
+    }
+    *cap = want;
+    return malloc(want);
+}
+
+static void give(void *p, size_t cap) {
+    if (!p) return;
+    if (cap >= CACHED_FROM) {
+        PyThread_acquire_lock(cache_lock, WAIT_LOCK);
+        if (cached_bytes + cap <= CACHE_LIMIT) {
+            for (int i = 0; i < CACHE_SLOTS; i++) {
+                if (!cache[i].p) {
+                    cache[i].p = p;
+                    cache[i].cap = cap;
+                    cached_bytes += cap;
+                    p = NULL;
+                    break;
+                }
+            }
+        }
+        PyThread_release_lock(cache_lock);
+    }
+    free(p);
+}
+
 typedef struct node {
     int kind;
     int n_children;
@@ -45,6 +103,7 @@ typedef struct node {
     size_t name_lens[MAX_FIELDS];
     vec validity;
     vec values;  /* offsets, views or values */
+    vec data;    /* strings: the bytes of those longer than 12 */
     size_t length;
 } node;
 
@@ -52,17 +111,19 @@ typedef struct {
     node nodes[MAX_NODES];
     int n_nodes;
     const unsigned char *p, *end;
-    unsigned char *data;  /* string bytes: capacity >= input + 16 */
-    size_t data_len;
-    int failed;  /* 1: give up (caller uses pyarrow); 2: out of memory */
+    vec scratch;  /* keys are decoded here */
+    int failed;  /* 1: a line only the reference reader can read; 2: out of memory; 3: pyarrow may take it */
+    long row;    /* the line being read */
 } scanner;
 
 static int vec_reserve(vec *v, size_t extra) {
     if (v->len + extra <= v->cap) return 1;
-    size_t cap = v->cap ? v->cap : 4096;
-    while (cap < v->len + extra) cap *= 2;
-    uint8_t *p = realloc(v->p, cap);
+    size_t want = v->cap ? v->cap : 4096, cap;
+    while (want < v->len + extra) want *= 2;
+    uint8_t *p = take(want, &cap);
     if (!p) return 0;
+    if (v->len) memcpy(p, v->p, v->len);
+    give(v->p, v->cap);
     v->p = p;
     v->cap = cap;
     return 1;
@@ -76,6 +137,8 @@ static inline int vec_push(scanner *s, vec *v, const void *item, size_t size) {
 }
 
 static inline int fail(scanner *s) { if (!s->failed) s->failed = 1; return 0; }
+/* what pyarrow's reader takes and the scanner does not (NaN, Infinity, extreme numbers, huge arrays) */
+static inline int soft_fail(scanner *s) { if (!s->failed) s->failed = 3; return 0; }
 
 static inline void skip_ws(scanner *s) {
     while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n')) s->p++;
@@ -204,21 +267,24 @@ static long read_string(scanner *s, unsigned char *out) {
 }
 
 static int parse_string_value(scanner *s, node *n) {
-    unsigned char *out = s->data + s->data_len;
+    /* the rest of the line bounds the decoded string; 16 more for the vector stores */
+    if (!vec_reserve(&n->data, (size_t)(s->end - s->p) + 16)) { s->failed = 2; return 0; }
+    unsigned char *out = n->data.p + n->data.len;
     long len = read_string(s, out);
-    if (len < 0 || len > INT32_MAX) return fail(s);
+    if (len < 0) return fail(s);
+    if (len > INT32_MAX) return soft_fail(s);
     unsigned char view[16] = {0};
     int32_t len32 = (int32_t)len;
     memcpy(view, &len32, 4);
     if (len <= 12) {
         memcpy(view + 4, out, (size_t)len);  /* inline: the bytes stay in the view; nothing kept in data */
     } else {
-        int32_t buffer_index = 0, offset = (int32_t)s->data_len;
-        if (s->data_len > INT32_MAX) return fail(s);
+        if (n->data.len > INT32_MAX) return soft_fail(s);
+        int32_t buffer_index = 0, offset = (int32_t)n->data.len;
         memcpy(view + 4, out, 4);
         memcpy(view + 8, &buffer_index, 4);
         memcpy(view + 12, &offset, 4);
-        s->data_len += (size_t)len;
+        n->data.len += (size_t)len;
     }
     if (!vec_push(s, &n->values, view, 16)) return 0;
     return push_valid(s, n, 1);
@@ -275,13 +341,14 @@ static int parse_float64(scanner *s, node *n) {
     int is_integer;
     size_t len = number_extent(s, &is_integer);
     char text[80];
-    if (!len || len >= sizeof text) return fail(s);
+    if (!len) return fail(s);
+    if (len >= sizeof text) return soft_fail(s);
     memcpy(text, s->p, len);
     text[len] = 0;
     errno = 0;
     char *stop;
     double value = strtod(text, &stop);
-    if (errno == ERANGE || stop != text + len) return fail(s);  /* overflow, underflow: pyarrow decides */
+    if (errno == ERANGE || stop != text + len) return soft_fail(s);  /* overflow, underflow: pyarrow decides */
     s->p += len;
     if (!vec_push(s, &n->values, &value, 8)) return 0;
     return push_valid(s, n, 1);
@@ -307,10 +374,11 @@ static int parse_struct(scanner *s, node *n) {
     } else {
         for (;;) {
             if (s->p >= s->end || *s->p != '"') return fail(s);
-            /* decoded into data's free space (not kept); longer than any field name: not a field */
-            long len = read_string(s, s->data + s->data_len);
+            /* decoded into the scratch space; longer than any field name: not a field */
+            if (!vec_reserve(&s->scratch, (size_t)(s->end - s->p) + 16)) { s->failed = 2; return 0; }
+            long len = read_string(s, s->scratch.p);
             if (len < 0 || len > MAX_KEY) return fail(s);
-            memcpy(key, s->data + s->data_len, (size_t)len);
+            memcpy(key, s->scratch.p, (size_t)len);
             int field = -1;
             for (int i = 0; i < n->n_children; i++) {
                 if (n->name_lens[i] == (size_t)len && !memcmp(n->names[i], key, (size_t)len)) { field = i; break; }
@@ -350,7 +418,7 @@ static int parse_list(scanner *s, node *n) {
             return fail(s);
         }
     }
-    if (child->length > INT32_MAX) return fail(s);
+    if (child->length > INT32_MAX) return soft_fail(s);
     int32_t offset = (int32_t)child->length;
     if (!vec_push(s, &n->values, &offset, 4)) return 0;
     return push_valid(s, n, 1);
@@ -365,7 +433,9 @@ static int parse_value(scanner *s, node *n) {
     case K_LIST: return c == '[' ? parse_list(s, n) : fail(s);
     case K_STRING: return c == '"' ? parse_string_value(s, n) : fail(s);
     case K_INT64: return (c == '-' || (c >= '0' && c <= '9')) ? parse_int64(s, n) : fail(s);
-    case K_FLOAT64: return (c == '-' || (c >= '0' && c <= '9')) ? parse_float64(s, n) : fail(s);
+    case K_FLOAT64:
+        if (c == 'N' || c == 'I' || (c == '-' && s->p + 1 < s->end && s->p[1] == 'I')) return soft_fail(s);
+        return (c == '-' || (c >= '0' && c <= '9')) ? parse_float64(s, n) : fail(s);
     case K_BOOL: {
         uint8_t v;
         if (literal(s, "true", 4)) v = 1;
@@ -435,6 +505,7 @@ typedef struct {
     PyObject_HEAD
     void *data;
     Py_ssize_t size;
+    size_t cap;
 } ScanBuffer;
 
 static int ScanBuffer_getbuffer(ScanBuffer *self, Py_buffer *view, int flags) {
@@ -442,7 +513,7 @@ static int ScanBuffer_getbuffer(ScanBuffer *self, Py_buffer *view, int flags) {
 }
 
 static void ScanBuffer_dealloc(ScanBuffer *self) {
-    free(self->data);
+    give(self->data, self->cap);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -458,28 +529,35 @@ static PyTypeObject ScanBufferType = {
     .tp_doc = "Memory filled by the scanner (read-only buffer).",
 };
 
-/* Takes ownership of data (freed on failure too). */
-static PyObject *wrap(void *data, size_t size) {
+/* A vector's memory as a read-only Python buffer; the vector is emptied (its memory now the buffer's). */
+static PyObject *wrap(vec *v) {
     ScanBuffer *b = PyObject_New(ScanBuffer, &ScanBufferType);
-    if (!b) {
-        free(data);
-        return NULL;
-    }
-    b->data = data ? data : malloc(1);
-    b->size = (Py_ssize_t)size;
-    if (!b->data) {
+    if (!b) return NULL;
+    if (!v->p && !(v->p = malloc(1))) {
         Py_DECREF(b);
         return PyErr_NoMemory();
     }
+    b->data = v->p;
+    b->size = (Py_ssize_t)v->len;
+    b->cap = v->cap ? v->cap : 1;
+    v->p = NULL;
+    v->len = v->cap = 0;
     return (PyObject *)b;
+}
+
+static void free_vec(vec *v) {
+    give(v->p, v->cap);
+    v->p = NULL;
+    v->len = v->cap = 0;
 }
 
 static void free_nodes(scanner *s) {
     for (int i = 0; i < s->n_nodes; i++) {
-        free(s->nodes[i].validity.p);
-        free(s->nodes[i].values.p);
-        s->nodes[i].validity.p = s->nodes[i].values.p = NULL;
+        free_vec(&s->nodes[i].validity);
+        free_vec(&s->nodes[i].values);
+        free_vec(&s->nodes[i].data);
     }
+    free_vec(&s->scratch);
 }
 
 static PyObject *scan(PyObject *self, PyObject *args) {
@@ -500,13 +578,12 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         PyBuffer_Release(&input);
         return NULL;
     }
-    s->data = malloc((size_t)input.len + 32);
     long rows = 0;
-    if (!s->data) s->failed = 2;
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *at = input.buf, *stop = at + input.len;
     while (!s->failed && at < stop) {
         const unsigned char *newline = memchr(at, '\n', (size_t)(stop - at));
+        s->row = rows;
         s->p = at;
         s->end = newline ? newline : stop;
         skip_ws(s);
@@ -521,43 +598,49 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&input);
     if (s->failed) {
-        int out_of_memory = s->failed == 2;
+        int failed = s->failed;
+        long row = s->row;
         free_nodes(s);
-        free(s->data);
         free(s);
-        if (out_of_memory) return PyErr_NoMemory();
+        if (failed == 2) return PyErr_NoMemory();
+        if (failed == 1) return PyLong_FromLong(row);
         Py_RETURN_NONE;
     }
     PyObject *buffers = PyList_New(0);
-    PyObject *data = wrap(s->data, s->data_len);
-    s->data = NULL;
-    int ok = buffers && data;
+    int ok = buffers != NULL;
     for (int i = 0; ok && i < s->n_nodes; i++) {
         node *n = &s->nodes[i];
-        PyObject *validity = wrap(n->validity.p, n->validity.len);
-        n->validity.p = NULL;
-        ok = validity && PyList_Append(buffers, validity) == 0;
-        Py_XDECREF(validity);
-        if (ok && n->kind != K_STRUCT) {
-            PyObject *values = wrap(n->values.p, n->values.len);
-            n->values.p = NULL;
-            ok = values && PyList_Append(buffers, values) == 0;
-            Py_XDECREF(values);
+        vec *parts[3] = {&n->validity, &n->values, &n->data};
+        int n_parts = n->kind == K_STRUCT ? 1 : n->kind == K_STRING ? 3 : 2;
+        for (int k = 0; ok && k < n_parts; k++) {
+            PyObject *buffer = wrap(parts[k]);
+            ok = buffer && PyList_Append(buffers, buffer) == 0;
+            Py_XDECREF(buffer);
         }
     }
     free_nodes(s);
     free(s);
     if (!ok) {
         Py_XDECREF(buffers);
-        Py_XDECREF(data);
         return NULL;
     }
-    PyObject *result = Py_BuildValue("(lNN)", rows, data, buffers);
-    return result;
+    return Py_BuildValue("(lN)", rows, buffers);
+}
+
+static PyObject *release(PyObject *self, PyObject *unused) {
+    PyThread_acquire_lock(cache_lock, WAIT_LOCK);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        free(cache[i].p);
+        cache[i].p = NULL;
+    }
+    cached_bytes = 0;
+    PyThread_release_lock(cache_lock);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, data, buffers) or None: see the module source."},
+    {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
+    {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -565,5 +648,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_otlp_scan", NULL, -
 
 PyMODINIT_FUNC PyInit__otlp_scan(void) {
     if (PyType_Ready(&ScanBufferType) < 0) return NULL;
+    if (!cache_lock && !(cache_lock = PyThread_allocate_lock())) return PyErr_NoMemory();
     return PyModule_Create(&module);
 }
