@@ -217,7 +217,8 @@ def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_fir
         _otlp_fast.read_bytes_fast(str(path), None, strict=True)
 
 
-@pytest.mark.parametrize("first", [b"\xef\xbb\xbf", b'{"traceId": "cut', b"not json at all", b"[1, 2]"])
+@pytest.mark.parametrize("first", [b"\xef\xbb\xbf", b'{"traceId": "cut', b"not json at all", b"[1, 2]",
+                                   b"null"])  # pyarrow 26 crashes on a bare null: it must never see one
 def test_bom_or_bad_first_line_keeps_the_columnar_path(tmp_path, monkeypatch, first):
     monkeypatch.setattr(_otlp_fast, "MIN_SPLIT_BYTES", 4 << 10)
     path = _write(tmp_path, "span", n=300)
