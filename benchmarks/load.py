@@ -16,8 +16,9 @@ run.
 Methods
 -------
 orjson_parse       ``orjson.loads`` on every line, result discarded (the bound)
-pyarrow_parse      the floor of workbench's parser: its imports and pyarrow's parse of the
-                   same blocks on two threads, nothing mapped (rows: lines that parsed)
+parse_only         the floor of workbench's own parser: its imports and the parse of the same
+                   blocks on two threads (the C scanner where built, else pyarrow), nothing
+                   mapped (rows: lines that parsed)
 workbench          ``read_traces(..., cache=<fresh dir>)``: parse + flatten +
                    anomaly flags + trace/session rollup (the cache is written
                    on a background thread: in *wall*, *CPU* and the peak
@@ -151,8 +152,8 @@ def run_orjson_parse(path: str, _cache: str) -> int:
     return n
 
 
-def run_pyarrow_parse(path: str, _cache: str) -> int:
-    """The floor of workbench's own parser: the imports a load needs, then pyarrow's parse on two threads.
+def run_parse_only(path: str, _cache: str) -> int:
+    """The floor of workbench's own parser: the imports a load needs, then the parse on two threads.
 
     Blocks as the loader cuts them, parsed with the same schema; nothing is
     mapped. ``workbench / pyarrow_parse`` is what mapping, flags and rollup add.
@@ -162,6 +163,7 @@ def run_pyarrow_parse(path: str, _cache: str) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     import polars  # noqa: F401 - every load imports it
+    import pyarrow as pa
 
     from workbench.load._otlp_arrow import parse_block
     from workbench.load._otlp_fast import PARSE_WORKERS, _block_bytes
@@ -181,7 +183,7 @@ def run_pyarrow_parse(path: str, _cache: str) -> int:
                 pending.append(pool.submit(parse_block, memoryview(data)[:cut], shape))
             while pending and (len(pending) > PARSE_WORKERS or not chunk):
                 table = pending.popleft().result()
-                rows += table.num_rows if table is not None else 0
+                rows += table.num_rows if isinstance(table, pa.Table) else 0
             if not chunk:
                 return rows
 
@@ -215,7 +217,7 @@ def run_pandas_normalize(path: str, _cache: str) -> int:
     return len(frame)
 
 
-METHODS = {"orjson_parse": run_orjson_parse, "pyarrow_parse": run_pyarrow_parse, "workbench": run_workbench,
+METHODS = {"orjson_parse": run_orjson_parse, "parse_only": run_parse_only, "workbench": run_workbench,
            "workbench_cached": run_workbench, "pandas_normalize": run_pandas_normalize}
 
 
@@ -266,7 +268,7 @@ def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep:
             mb = path.stat().st_size / 1e6
             methods = ["orjson_parse", "workbench", "workbench_cached"]
             if shape != "bad":  # the floor of a clean parse
-                methods.insert(1, "pyarrow_parse")
+                methods.insert(1, "parse_only")
             if n <= 200_000 and shape == "spans":
                 methods.append("pandas_normalize")
             results: dict[str, list[dict]] = {m: [] for m in methods}

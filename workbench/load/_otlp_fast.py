@@ -1,27 +1,30 @@
 """Columnar fast path for OTLP JSON Lines (one span, or one Collector request, per line).
 
 The file is read in blocks of whole lines (64 MiB, read straight into one
-buffer, never copied). Two worker threads parse the next blocks with
-``pyarrow.json`` into one fixed OTLP schema (:mod:`workbench.load._otlp_arrow`)
-while the main thread maps the oldest
-(:mod:`workbench.load._otlp_columns`: polars kernels, keys dictionary-encoded
-so per-key decisions are made once per distinct key). Each block's rows
-become a polars frame at once. Its text columns are views into the Arrow
-buffers the parser wrote the strings to (never copied); the block's bytes
-and the rest of its Arrow tables are dropped, so memory holds the output
-plus about three blocks. In a file of ``SPILL_FROM_BYTES`` or more, the
-input and output text is written by the parsing threads to an unnamed file
-and read back memory-mapped (:mod:`workbench.load._spill`): a million spans
-then peak at ~0.7x their file instead of ~1.3x, and load faster, since the
-parse memory is reused instead of faulted in fresh.
+buffer, never copied). Two worker threads each take a block, parse it into
+one fixed OTLP schema and map it (:mod:`workbench.load._otlp_columns`:
+polars kernels, keys dictionary-encoded so per-key decisions are made once
+per distinct key); the main thread reads the next blocks and collects the
+results in order. Parsing is done by the C scanner
+(:mod:`workbench.load._otlp_native`) where it is built, else by pyarrow
+(:mod:`workbench.load._otlp_arrow`). Each block's rows become a polars frame
+at once. Its text columns are views into the Arrow buffers the parser wrote
+the strings to (never copied); the block's bytes and the rest of its Arrow
+tables are dropped, so memory holds the output plus about three blocks. In a
+file of ``SPILL_FROM_BYTES`` or more, the input and output text is written by
+the parsing threads to an unnamed file and read back memory-mapped
+(:mod:`workbench.load._spill`): a million spans then peak at ~0.7x their
+file instead of ~1.3x, and load faster, since the parse memory is reused
+instead of faulted in fresh.
 
 Anything this path cannot take exactly goes to the line-by-line reader
 (:func:`workbench.load.otlp.read_python_pieces`), which is the reference:
 
-* a block that fails to parse, has blank or non-``{`` lines, invalid UTF-8, a
-  NaN token, duplicate JSON keys or unknown fields is cut in eight pieces,
-  recursively, until the bad part is small, and that part is read line by line
-  (so a bad line costs about one more parse of its block); the pieces that
+* a line the C scanner cannot read (not JSON, an unknown or repeated key, a
+  value of another type) is read line by line and the lines around it are
+  scanned again; a block that pyarrow fails to parse, or that has blank or
+  non-``{`` lines or invalid UTF-8, is cut in eight pieces, recursively, until
+  the bad part is small, and that part is read line by line; the pieces that
   parse are mapped together in one call;
 * a line holding a span with events, links, flattened OpenInference messages,
   annotations, retrieval documents, tags, array / kvlist / bytes values, a
@@ -58,7 +61,7 @@ MIN_SPLIT_BYTES = 256 << 10
 # files this big keep their input/output text memory-mapped (:mod:`workbench.load._spill`): at a million spans
 # (2.6 GB) that is faster and halves the peak; at 100k (257 MB) it costs 6% of the time for 0.3x less peak
 SPILL_FROM_BYTES = 512 << 20
-PARSE_WORKERS = 2  # blocks parsed at once (one pyarrow thread each) while the main thread maps the oldest
+PARSE_WORKERS = 2  # blocks parsed and mapped at once, one per worker thread, while the main thread reads ahead
 RING_BUFFERS = PARSE_WORKERS + 1
 LONG_LINE_BYTES = 512  # lines at least this long on average: newlines found line by line
 SPLIT_PARTS = 8  # a block that fails to parse is cut in this many pieces, recursively
