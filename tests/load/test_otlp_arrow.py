@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import orjson
 import pyarrow as pa
 import pytest
@@ -152,3 +154,9 @@ def test_completing_an_inferred_block_equals_pyarrows_cast(tmp_path, shape):
         assert completed.equals(struct.cast(target))
         sliced = struct.slice(3, 10)  # an offset: cast where it cannot rebuild around the buffers
         assert _otlp_arrow.complete(sliced, target).equals(sliced.cast(target))
+
+
+def test_the_c_scanner_is_built_where_a_c_compiler_is():
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler here")
+    assert _otlp_native.AVAILABLE  # the install compiled it: a failed build would only show as slowness
