@@ -33,24 +33,3 @@ def test_a_missing_library_is_not_an_error(monkeypatch):
 
     monkeypatch.setattr(_memory.ctypes, "CDLL", missing)
     assert _memory.settle_glibc_malloc() is False
-
-
-def test_the_collector_is_paused_during_a_load_and_back_after(tmp_path, monkeypatch):
-    import gc
-
-    from workbench.load import _otlp_fast
-
-    seen = []
-    real = _otlp_fast._read_bytes_fast
-    monkeypatch.setattr(_otlp_fast, "_read_bytes_fast", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k))
-    path = tmp_path / "one.jsonl"
-    path.write_bytes(b'{"traceId": "a", "spanId": "b", "name": "n"}\n')
-    assert gc.isenabled()
-    assert _otlp_fast.read_bytes_fast(str(path)).spans.height == 1
-    assert seen == [False] and gc.isenabled()
-    gc.disable()
-    try:
-        _otlp_fast.read_bytes_fast(str(path))
-        assert not gc.isenabled()  # a collector the caller turned off stays off
-    finally:
-        gc.enable()

@@ -1,4 +1,4 @@
-"""Process settings for big loads: glibc malloc thresholds (Linux only) and a paused garbage collector.
+"""glibc malloc settings for big loads (Linux only; a no-op elsewhere).
 
 glibc serves an allocation above its *mmap threshold* with a fresh
 ``mmap`` and gives it back on free; below it, from the heap, whose top is
@@ -16,9 +16,7 @@ once per process, when the first OTLP JSON Lines file is read (any size).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import gc
 import platform
 
 M_TRIM_THRESHOLD = -1  # mallopt parameter numbers from glibc's <malloc.h>
@@ -41,20 +39,3 @@ def settle_glibc_malloc() -> bool:
             except (OSError, AttributeError):  # no such library or symbol: leave malloc alone
                 _settled = False
     return _settled
-
-
-@contextlib.contextmanager
-def collector_paused():
-    """Python's cyclic garbage collector off for the duration (on again after, if it was on).
-
-    A load creates many short-lived container objects (polars expressions,
-    small lists) but no cycles worth collecting; the collector's runs were
-    about 3% of the CPU of a 100k-span load.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

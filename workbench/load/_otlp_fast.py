@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
-from workbench.load._memory import collector_paused, settle_glibc_malloc
+from workbench.load._memory import settle_glibc_malloc
 from workbench.load._otlp_arrow import list_rows, parse_block, release_parse_memory, valid_utf8
 from workbench.load._spill import SPILL_AVAILABLE, TextSpill, spill_directory
 
@@ -146,11 +146,6 @@ class _Block:
 def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = False,
                     stats: FastStats | None = None) -> ReaderResult:
     """Read an OTLP file (or its bytes) with the columnar path and line-by-line fallback."""
-    with collector_paused():
-        return _read_bytes_fast(source, data, strict=strict, stats=stats)
-
-
-def _read_bytes_fast(source: str, data: bytes | None, *, strict: bool, stats: FastStats | None) -> ReaderResult:
     from workbench.load import otlp
 
     stats = stats if stats is not None else FastStats()
