@@ -41,7 +41,7 @@ import io
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import orjson
@@ -80,8 +80,8 @@ class FastStats:
 
     def add(self, other: FastStats) -> None:
         """Count ``other`` (a block's stats, kept by the thread that read it) in these."""
-        for name in ("rows_columnar", "lines_line_by_line", "blocks_failed", "bytes_spilled"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 @dataclass

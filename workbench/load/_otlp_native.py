@@ -1,15 +1,17 @@
 """The optional C scanner (:mod:`workbench.load._otlp_scan`), its output assembled into Arrow tables.
 
 The scanner reads a block of OTLP JSON Lines against a fixed Arrow schema
-and fills that schema's buffers itself: at 3 GB/s per core where pyarrow's
-JSON reader parses at ~0.35 GB/s. It takes only what it can take exactly as
-pyarrow's reader would with the same explicit schema; anything else (an
-unknown or repeated key, a value of another type, NaN, an escaped lone
-surrogate, ...) makes it give up on the block, and :func:`scan_block`
-returns ``None`` so that the caller parses the block with pyarrow. It is
+and fills that schema's buffers itself, at ~1.5 GB/s per core where
+pyarrow's JSON reader parses ~0.35 GB/s. It takes only what pyarrow's reader
+with the same explicit schema would read identically. A line it cannot read
+(not JSON, an unknown or repeated key, a value of another type, an escaped
+lone surrogate, ...) is one pyarrow would refuse too: :func:`scan_block`
+names its row, and the caller reads that line with the reference reader.
+For what pyarrow may still read (NaN, doubles that under- or overflow), it
+returns ``None`` and the caller parses the block with pyarrow. The scanner is
 built when the package is installed with a C compiler at hand; without one,
-or with ``WORKBENCH_NO_SCANNER=1`` set, every block goes to pyarrow.
-Results are the same either way (``tests/load/test_otlp_native.py``).
+or with ``WORKBENCH_NO_SCANNER=1`` set, every block goes to pyarrow. Results
+are the same either way (``tests/load/test_otlp_native.py``).
 """
 
 from __future__ import annotations
