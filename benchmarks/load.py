@@ -2,7 +2,9 @@
 
 Generates OTLP NDJSON exports (OpenInference attributes, 200-2,000-char
 inputs/outputs) into a temporary directory, in two shapes (one span per line;
-the Collector's one request per line) plus a copy with bad lines, then runs
+the Collector's one request per line) plus a copy with bad lines (and, with
+``--shapes messages``, a copy whose LLM spans carry OpenInference's flattened
+messages, as real instrumentations write them), then runs
 each method in a fresh subprocess and reports load seconds, MB/s, CPU and peak
 RSS as a markdown table with ratios against the parse bound measured in the
 same run. Methods run in turn within each repeat (orjson, workbench, cached,
@@ -255,6 +257,34 @@ def measure(method: str, path: Path, cache: str = "", root: str = "") -> dict:
     return result
 
 
+def generate_messages(path: Path, spans: Path) -> Path:
+    """``spans`` with OpenInference's flattened messages on every LLM span, as Phoenix's instrumentations write them.
+
+    Each LLM span gets a system and a user message (its input text) and an
+    assistant message (its output text), and every third one a tool call.
+    """
+    import orjson
+
+    with open(spans, "rb") as source, open(path, "wb") as out:
+        for i, line in enumerate(source):
+            span = orjson.loads(line)
+            values = {kv["key"]: kv["value"].get("stringValue") for kv in span["attributes"]}
+            if values.get("openinference.span.kind") == "LLM":
+                prefix, extra = "llm.input_messages", []
+                for j, (role, content) in enumerate([("system", "You are a support agent."),
+                                                     ("user", values["input.value"])]):
+                    extra += [_kv(f"{prefix}.{j}.message.role", role), _kv(f"{prefix}.{j}.message.content", content)]
+                extra += [_kv("llm.output_messages.0.message.role", "assistant"),
+                          _kv("llm.output_messages.0.message.content", values["output.value"])]
+                if i % 3 == 0:
+                    call = "llm.output_messages.0.message.tool_calls.0.tool_call"
+                    extra += [_kv(f"{call}.function.name", "lookup_order"),
+                              _kv(f"{call}.function.arguments", '{"order_id": "A-1"}'), _kv(f"{call}.id", f"call_{i}")]
+                span["attributes"] += extra
+            out.write(orjson.dumps(span) + b"\n")
+    return path
+
+
 def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep: bool = False,
           shapes: tuple[str, ...] = ("spans", "requests", "bad")) -> str:
     rows = []
@@ -263,6 +293,9 @@ def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep:
                  "bad": workdir / f"spans_{n}_bad.ndjson"}
         if not all(p.exists() for p in paths.values()):
             paths = generate(workdir, n)
+        if "messages" in shapes:
+            messages = workdir / f"spans_{n}_messages.ndjson"
+            paths["messages"] = messages if messages.exists() else generate_messages(messages, paths["spans"])
         for shape in shapes:
             path = paths[shape]
             mb = path.stat().st_size / 1e6
@@ -314,7 +347,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--shapes", nargs="+", default=["spans", "requests", "bad"])
+    parser.add_argument("--shapes", nargs="+", default=["spans", "requests", "bad"],
+                        help="spans, requests, bad; and messages (OpenInference flattened messages, not by default)")
     parser.add_argument("--workdir", default=None, help="where to write (and keep, and reuse) the generated files")
     parser.add_argument("--root", default="", help="import workbench from this directory instead of this checkout")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "FILE", "CACHE"), help=argparse.SUPPRESS)
