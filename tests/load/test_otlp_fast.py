@@ -47,16 +47,26 @@ KEYS = ["openinference.span.kind", "gen_ai.operation.name", "input.value", "outp
         "gen_ai.conversation.id", "user.id", "llm.token_count.prompt", "llm.token_count.completion",
         "gen_ai.usage.input_tokens", "llm.token_count.total", "llm.cost.total", "llm.prompt_template.version",
         "metadata", "exception.type", "exception.message", "error.type", "service.version", "custom.key",
-        "another.one", "gen_ai.prompt.name"]
+        "another.one", "gen_ai.prompt.name",
+        # OpenInference's flattened messages: simple ones are columnar, the rest go to the reference reader
+        "llm.input_messages.0.message.role", "llm.input_messages.0.message.content",
+        "llm.input_messages.1.message.role", "llm.input_messages.1.message.content",
+        "llm.input_messages.10.message.content", "llm.output_messages.0.message.role",
+        "llm.output_messages.0.message.content", "llm.input_messages.2.message.tool_call_id"]
+RARE_KEYS = ["llm.output_messages.0.message.tool_calls.0.tool_call.id", "llm.input_messages.01.message.role"]
 STRING_ONLY = {"openinference.span.kind", "gen_ai.operation.name", "input.value", "output.value", "llm.model_name",
                "gen_ai.request.model", "gen_ai.response.model", "gen_ai.provider.name", "gen_ai.system",
                "session.id", "gen_ai.conversation.id", "user.id", "llm.prompt_template.version", "exception.type",
-               "exception.message", "error.type", "service.version", "gen_ai.prompt.name"}
+               "exception.message", "error.type", "service.version", "gen_ai.prompt.name",
+               "llm.input_messages.0.message.role", "llm.input_messages.0.message.content",
+               "llm.input_messages.1.message.role", "llm.output_messages.0.message.role",
+               "llm.output_messages.0.message.content", "llm.input_messages.2.message.tool_call_id"}
 
 
 def _span(rng: random.Random, i: int) -> dict:
     attrs = []
-    for key in rng.sample(KEYS, rng.randint(0, 12)):
+    keys = rng.sample(KEYS, rng.randint(0, 12)) + ([rng.choice(RARE_KEYS)] if rng.random() < 0.03 else [])
+    for key in keys:
         if key == "openinference.span.kind":
             value = {"stringValue": rng.choice(["LLM", "tool", "CHAIN", "UNKNOWN", "DECISION"])}
         elif key == "gen_ai.operation.name":
@@ -292,3 +302,39 @@ def test_an_id_beyond_ascii_is_lowered_as_str_lower_does(tmp_path):
     fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
     assert fast.spans["span_id"][5] == "ǅÄ00".lower() == "ǆä00"
     assert _rows(fast.spans) == _rows(otlp.read_python(str(path), read_bytes(path)).conformed().spans)
+
+
+def test_flattened_messages_are_columnar_and_equal_the_reference(tmp_path):
+    def span(i, *pairs):
+        return {"traceId": "a" * 32, "spanId": f"{i:016x}", "name": "chat", "kind": 3,
+                "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+                "attributes": [{"key": k, "value": v} for k, v in pairs]}
+
+    s = {"stringValue": "hi \"there\"\n"}
+    inp, out = "llm.input_messages.", "llm.output_messages."
+    simple = [
+        span(1, ("input.value", s), (inp + "0.message.role", {"stringValue": "user"}), (inp + "0.message.content", s),
+             ("output.value", s), (out + "0.message.content", s), (out + "0.message.role", {"stringValue": "a"})),
+        span(2, (inp + "10.message.content", s), (inp + "2.message.role", {"stringValue": "tool"}),
+             (inp + "2.message.tool_call_id", {"intValue": "7"}), (inp + "1.message.flag", {"boolValue": True})),
+        span(3, (out + "0.message.content", {"stringValue": "東京 🎉"})),
+    ]
+    odd = [
+        span(4, (inp + "0.message.role", s), (inp + "0.message.role", {"stringValue": "again"})),  # repeated key
+        span(5, (out + "0.message.tool_calls.0.tool_call.id", s)),  # nested
+        span(6, (inp + "01.message.role", s)),  # a leading zero
+        span(7, (inp + "0.message.score", {"doubleValue": 1})),  # a double (the reference keeps JSON's 1)
+        span(8, (inp + "0.message", s)),  # no field
+    ]
+    path = tmp_path / "messages.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in simple + odd))
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert _rows(fast.spans) == _rows(slow.spans)
+    assert stats.rows_columnar == len(simple) and stats.lines_line_by_line == len(odd)
+    first = fast.spans.row(0, named=True)
+    assert orjson.loads(first["input"]) == [{"role": "user", "content": "hi \"there\"\n"}]
+    assert "input.value" in orjson.loads(first["attributes"])  # kept, as the reference keeps it
+    assert [m for m in orjson.loads(fast.spans["input"][1])] == [
+        {"flag": True}, {"role": "tool", "tool_call_id": 7}, {"content": "hi \"there\"\n"}]

@@ -31,11 +31,12 @@ from workbench.load._otlp_json import (
     json_string,
     values_json,
 )
+from workbench.load._otlp_messages import message_columns
 from workbench.load._spill import TextSpill
 
 # attribute keys the line-by-line reader must see (structured or feedback-bearing)
 COMPLEX_KEY = re.compile(
-    r"^(llm\.(input|output)_messages\.|annotations\.|evaluations\.|trace\.annotations\.|"
+    r"^(annotations\.|evaluations\.|trace\.annotations\.|"
     r"session\.annotations\.|retrieval\.documents\.|tag\.tags$)"
 )
 INT_TEXT = r"^[+-]?[0-9]{1,18}$"
@@ -209,9 +210,16 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     el_complex = elements["bad"].to_numpy() | (key_id < 0)
     complex_key = np.array([bool(COMPLEX_KEY.match(k)) for k in distinct] + [False], dtype=bool)
     el_complex |= complex_key[key_id]
+    messages, is_message = message_columns(elements, key_id, distinct, n, el_complex)
     winners, consumed = _winners(elements, key_id, distinct, n, el_complex)
+    consumed |= is_message
+    for side, text in messages.items():  # with messages, input.value / output.value stay in attributes
+        kept = winners[side][text.is_not_null().to_numpy()]
+        consumed[kept[kept >= 0]] = False
     frame = _derive(pl.concat([base, _gathered(elements, winners)], how="horizontal"),
                     resource.get("service_version"))
+    if messages:
+        frame = frame.with_columns(pl.coalesce(text, pl.col(side)).alias(side) for side, text in messages.items())
     complex_rows = np.array(frame["_complex"].to_numpy(), dtype=bool)  # a writable copy
     if "complex" in resource:
         complex_rows = complex_rows | resource["complex"]
