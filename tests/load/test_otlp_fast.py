@@ -312,19 +312,26 @@ def test_flattened_messages_are_columnar_and_equal_the_reference(tmp_path):
 
     s = {"stringValue": "hi \"there\"\n"}
     inp, out = "llm.input_messages.", "llm.output_messages."
+    call = out + "0.message.tool_calls."
     simple = [
         span(1, ("input.value", s), (inp + "0.message.role", {"stringValue": "user"}), (inp + "0.message.content", s),
              ("output.value", s), (out + "0.message.content", s), (out + "0.message.role", {"stringValue": "a"})),
         span(2, (inp + "10.message.content", s), (inp + "2.message.role", {"stringValue": "tool"}),
              (inp + "2.message.tool_call_id", {"intValue": "7"}), (inp + "1.message.flag", {"boolValue": True})),
         span(3, (out + "0.message.content", {"stringValue": "東京 🎉"})),
+        span(4, (call + "1.tool_call.function.name", s), (out + "0.message.role", {"stringValue": "assistant"}),
+             (call + "0.tool_call.id", s), (call + "1.tool_call.id", {"stringValue": "b"}),
+             (call + "0.tool_call.function.arguments", {"stringValue": '{"x": 1}'}),
+             (call + "0.tool_call.function.name", {"stringValue": "lookup"})),
     ]
     odd = [
-        span(4, (inp + "0.message.role", s), (inp + "0.message.role", {"stringValue": "again"})),  # repeated key
-        span(5, (out + "0.message.tool_calls.0.tool_call.id", s)),  # nested
+        span(5, (inp + "0.message.role", s), (inp + "0.message.role", {"stringValue": "again"})),  # repeated key
         span(6, (inp + "01.message.role", s)),  # a leading zero
         span(7, (inp + "0.message.score", {"doubleValue": 1})),  # a double (the reference keeps JSON's 1)
         span(8, (inp + "0.message", s)),  # no field
+        span(9, (out + "0.message.contents.0.message_content.text", s)),  # multimodal: deeper
+        span(10, (out + "0.message.tool_calls", s), (call + "0.tool_call.id", s)),  # a value and a structure
+        span(11, (call + "0.tool_call.function", s), (call + "0.tool_call.function.name", s)),
     ]
     path = tmp_path / "messages.jsonl"
     path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in simple + odd))
@@ -336,5 +343,8 @@ def test_flattened_messages_are_columnar_and_equal_the_reference(tmp_path):
     first = fast.spans.row(0, named=True)
     assert orjson.loads(first["input"]) == [{"role": "user", "content": "hi \"there\"\n"}]
     assert "input.value" in orjson.loads(first["attributes"])  # kept, as the reference keeps it
-    assert [m for m in orjson.loads(fast.spans["input"][1])] == [
+    assert orjson.loads(fast.spans["input"][1]) == [
         {"flag": True}, {"role": "tool", "tool_call_id": 7}, {"content": "hi \"there\"\n"}]
+    assert fast.spans["output"][3] == ('[{"tool_calls":[{"id":"hi \\"there\\"\\n","function":{"arguments":"{\\"x\\": 1}",'
+                                       '"name":"lookup"}},{"function":{"name":"hi \\"there\\"\\n"},"id":"b"}],'
+                                       '"role":"assistant"}]')

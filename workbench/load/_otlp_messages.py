@@ -6,11 +6,12 @@ index, each object's keys in the order they first appear, e.g.
 ``[{"role":"system","content":"..."},{"role":"user","content":"..."}]``;
 the message keys leave ``attributes`` and ``input.value`` / ``output.value``
 stay there. This module builds the same JSON with polars kernels for *simple*
-messages: every key ``llm.<side>_messages.N.message.FIELD`` (one level below
-the message, ``N`` without leading zeros) at most once per span, with a
-string, integer or boolean value. A span with any other message key (tool
-calls, multimodal contents), a repeated one or a double value is marked
-complex and read by the reference reader.
+messages and their tool calls: keys ``llm.<side>_messages.N.message.FIELD``,
+``....N.message.tool_calls.M.tool_call.FIELD`` and
+``....tool_call.function.FIELD`` (indexes without leading zeros), each at
+most once per span, with a string, integer or boolean value. A span with any
+other message key (multimodal contents, deeper nesting), a repeated one or a
+double value is marked complex and read by the reference reader.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from workbench.load._otlp_json import value_json
 
 SIDES = ("input", "output")
 _PREFIXES = ("llm.input_messages.", "llm.output_messages.")
-_SIMPLE = re.compile(r"^llm\.(?:input|output)_messages\.(0|[1-9][0-9]{0,8})\.message\.([A-Za-z0-9_]+)$")
+_INDEX = r"(0|[1-9][0-9]{0,8})"
+# N.message.FIELD, N.message.tool_calls.M.tool_call.FIELD, N.message.tool_calls.M.tool_call.function.FIELD
+_KEY = re.compile(rf"^llm\.(?:input|output)_messages\.{_INDEX}\.message\."
+                  rf"(?:tool_calls\.{_INDEX}\.tool_call\.(function\.)?)?([A-Za-z_][A-Za-z0-9_]*)$")
+_GROUP = ["row", "side", "message"]
 
 
 def message_columns(elements: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: int,
@@ -36,16 +41,22 @@ def message_columns(elements: pl.DataFrame, key_id: np.ndarray, distinct: list[s
     :func:`workbench.load._otlp_columns.attribute_elements`; elements of
     messages this cannot build exactly are marked in ``el_complex``.
     """
-    side = np.zeros(len(distinct) + 1, dtype=np.int8)  # 1 input, 2 output (the extra slot: a null key)
-    simple = np.zeros(len(distinct) + 1, dtype=bool)
-    index = np.zeros(len(distinct) + 1, dtype=np.int64)
-    field = [""] * (len(distinct) + 1)
+    slots = len(distinct) + 1  # the extra slot: a null key
+    side, simple = np.zeros(slots, dtype=np.int8), np.zeros(slots, dtype=bool)
+    message, call, in_function = (np.full(slots, -1, dtype=np.int64), np.full(slots, -1, dtype=np.int64),
+                                  np.zeros(slots, dtype=bool))
+    field = [""] * slots
     for i, key in enumerate(distinct):
         if key.startswith(_PREFIXES):
             side[i] = 1 if key.startswith(_PREFIXES[0]) else 2
-            match = _SIMPLE.match(key)
-            if match:
-                simple[i], index[i], field[i] = True, int(match[1]), orjson.dumps(match[2]).decode() + ":"
+            match = _KEY.match(key)
+            # a member that is both a value and a structure ("tool_calls", "function") is left to the reference
+            if match and not (match[2] is None and match[4] == "tool_calls") and not (
+                    match[2] is not None and match[3] is None and match[4] == "function"):
+                simple[i], message[i] = True, int(match[1])
+                call[i] = int(match[2]) if match[2] is not None else -1
+                in_function[i] = match[3] is not None
+                field[i] = orjson.dumps(match[4]).decode() + ":"
     is_message = side[key_id] > 0
     if not is_message.any():
         return {}, is_message
@@ -54,20 +65,17 @@ def message_columns(elements: pl.DataFrame, key_id: np.ndarray, distinct: list[s
                             ).to_series().to_numpy()
     unsupported = is_message & ~(simple[key_id] & typed & ~el_complex)
     chosen = np.flatnonzero(is_message)
-    pairs = rows[chosen] * (len(distinct) + 1) + key_id[chosen]
+    pairs = rows[chosen] * slots + key_id[chosen]
     unique, counts = np.unique(pairs, return_counts=True)
     if (counts > 1).any():  # a key repeated in one span: the reference keeps its last value at its first place
         unsupported[chosen[np.isin(pairs, unique[counts > 1])]] = True
     el_complex |= unsupported
+    keys = key_id[chosen]
     built = elements[chosen].select(
-        pl.Series("row", rows[chosen]), pl.Series("side", side[key_id[chosen]]),
-        pl.Series("index", index[key_id[chosen]]), pl.Series("element", chosen),
-        (pl.Series([field[k] for k in key_id[chosen]], dtype=pl.String) + value_json()).alias("pair"),
-    ).sort("row", "side", "index", "element")
-    objects = built.group_by("row", "side", "index", maintain_order=True).agg(
-        (pl.lit("{") + pl.col("pair").str.join(",") + pl.lit("}")).alias("object"))
-    lists = objects.group_by("row", "side", maintain_order=True).agg(
-        (pl.lit("[") + pl.col("object").str.join(",") + pl.lit("]")).alias("json"))
+        pl.Series("row", rows[chosen]), pl.Series("side", side[keys]), pl.Series("message", message[keys]),
+        pl.Series("call", call[keys]), pl.Series("function", in_function[keys]), pl.Series("pos", chosen),
+        (pl.Series([field[k] for k in keys], dtype=pl.String) + value_json()).alias("piece"))
+    lists = _message_lists(built)
     out = {}
     for number, name in enumerate(SIDES, start=1):
         of_side = lists.filter(pl.col("side") == number)
@@ -78,3 +86,30 @@ def message_columns(elements: pl.DataFrame, key_id: np.ndarray, distinct: list[s
             out[name] = of_side.select(
                 pl.col("json").gather(pl.select(pl.when(position >= 0).then(position)).to_series())).to_series()
     return out, is_message
+
+
+def _joined(frame: pl.DataFrame, by: list[str], order: str, opening: str, closing: str) -> pl.DataFrame:
+    """One ``opening piece,piece,... closing`` per group of ``by``, pieces ordered by ``order``; its first ``pos``."""
+    return frame.sort([*by, order]).group_by(by, maintain_order=True).agg(
+        pl.col("pos").min(), (pl.lit(opening) + pl.col("piece").str.join(",") + pl.lit(closing)).alias("piece"))
+
+
+def _message_lists(built: pl.DataFrame) -> pl.DataFrame:
+    """``(row, side, json)``: each span's message list, members in first-appearance order as the reference's dicts.
+
+    ``built`` has one row per message element: ``row, side, message, call``
+    (``-1``: a field of the message itself), ``function`` (a field of the
+    call's ``function``), ``pos`` (the element's place in the span) and
+    ``piece`` (``"field":value``).
+    """
+    calls = built.filter(pl.col("call") >= 0)
+    functions = _joined(calls.filter(pl.col("function")), [*_GROUP, "call"], "pos", '"function":{', "}")
+    members = pl.concat([calls.filter(~pl.col("function")).select(*_GROUP, "call", "pos", "piece"),
+                         functions.select(*_GROUP, "call", "pos", "piece")])
+    objects = _joined(members, [*_GROUP, "call"], "pos", "{", "}")
+    tool_calls = _joined(objects, _GROUP, "call", '"tool_calls":[', "]") if objects.height else None
+    own = built.filter(pl.col("call") < 0).select(*_GROUP, "pos", "piece")
+    fields = pl.concat([own, tool_calls.select(*_GROUP, "pos", "piece")]) if tool_calls is not None else own
+    messages = _joined(fields, _GROUP, "pos", "{", "}")
+    return _joined(messages.with_columns(pl.col("message").alias("order")), ["row", "side"], "order", "[", "]"
+                   ).rename({"piece": "json"})
