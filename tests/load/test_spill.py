@@ -173,7 +173,7 @@ def test_parallel_writers_get_separate_regions(small_spill):
     assert spill.bytes_written > 0
 
 
-def _long_spans(n: int, rng: random.Random) -> list[dict]:
+def _long_spans(n: int, rng: random.Random, messages: bool = False) -> list[dict]:
     spans = []
     for i in range(n):
         text = "".join(rng.choice("word é東 \"\n\\") for _ in range(rng.randint(0, 1500)))
@@ -183,6 +183,12 @@ def _long_spans(n: int, rng: random.Random) -> list[dict]:
                  {"key": "llm.model_name", "value": {"stringValue": "a-model-name-longer-than-twelve"}},
                  {"key": "metadata", "value": {"stringValue": '{"prompt_version": "v2"}'}},
                  {"key": "custom.long", "value": {"stringValue": "z" * (300 + i % 5)}}]
+        if messages and i % 2 == 0:  # flattened messages: their content and the JSON built from them spill too
+            attrs += [{"key": "llm.input_messages.0.message.role", "value": {"stringValue": "user"}},
+                      {"key": "llm.input_messages.0.message.content", "value": {"stringValue": text}},
+                      {"key": "llm.output_messages.0.message.content", "value": {"stringValue": text[::-1]}},
+                      {"key": "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+                       "value": {"stringValue": "lookup_order"}}]
         spans.append({"traceId": f"{i // 4:032x}", "spanId": f"{i + 1:016x}", "name": "chat",
                       "startTimeUnixNano": str(1_767_261_600_000_000_000 + i), "endTimeUnixNano":
                       str(1_767_261_600_000_000_000 + i + 1000), "attributes": attrs, "status": {"code": 1}})
@@ -309,3 +315,39 @@ def test_a_load_spills_where_it_is_told_and_keeps_the_text_when_there_is_no_disk
     stats = _otlp_fast.FastStats()
     kept = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
     assert stats.bytes_spilled == 0 and kept.spans.equals(told.spans)
+
+
+def test_text_key_patterns_match_any_message_index():
+    keys = pa.array(["llm.input_messages.0.message.content", "llm.input_messages.12.message.content",
+                     "llm.input_messages.0.message.role", "llm.output_messages.3.message.content",
+                     "llm.input_messages.content", "input.value", None], pa.string_view())
+    values = pa.array(["x" * 20] * 7, pa.string_view())
+    rows = _spill._text_rows(_spill._views(values), keys, ["llm.input_messages.*.message.content", "input.value"])
+    assert rows.tolist() == [True, True, False, False, False, True, False]
+
+
+def test_move_all_sends_every_long_value_to_the_file(small_spill):
+    values = _texts(random.Random(21), 300)
+    spill = _new()
+    moved = spill.move_all(_views(values))
+    long_bytes = sum(len(v.encode()) for v in values if v is not None and len(v.encode()) > 12)
+    assert moved.to_pylist() == values and spill.bytes_written == long_bytes
+
+
+def test_flattened_messages_spill_and_read_as_the_reference(tmp_path, monkeypatch, small_spill):
+    from tests.load.test_otlp_fast import _rows
+
+    monkeypatch.setattr(_otlp_fast, "SPILL_FROM_BYTES", 0)
+    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_otlp_fast, "MIN_BLOCK_BYTES", 64 << 10)
+    path = tmp_path / "messages.jsonl"
+    spans = _long_spans(400, random.Random(9), messages=True)
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in spans) + b"\n")
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert stats.rows_columnar == 400
+    text = sum(len(kv["value"]["stringValue"].encode()) for s in spans for kv in s["attributes"]
+               if kv["key"].endswith(("input.value", "output.value", "message.content")))
+    assert stats.bytes_spilled > text  # the values, and the messages JSON built from them
+    assert _rows(fast.spans) == _rows(slow.spans)  # attributes compared as objects: key order is per block

@@ -64,7 +64,9 @@ def _column_plan() -> dict[str, tuple[str, list[str]]]:
 
 
 PLAN = _column_plan()
-TEXT_KEYS = (*_attrs.INPUT_KEYS, *_attrs.OUTPUT_KEYS)  # values a load never reads again: a spill may hold them
+# values a load never reads again once mapped: a spill may hold them (``*``: any message index)
+TEXT_KEYS = (*_attrs.INPUT_KEYS, *_attrs.OUTPUT_KEYS, "llm.input_messages.*.message.content",
+             "llm.output_messages.*.message.content")
 _INT_KEYS = {key for kind, keys in PLAN.values() if kind == "int" for key in keys}
 # mapped keys that stay in ``attributes`` even when present (read, not consumed)
 _NOT_CONSUMED = {"gen_ai.operation.name", _attrs.METADATA_KEY, "llm.cost.prompt", "llm.cost.completion"}
@@ -219,6 +221,9 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     frame = _derive(pl.concat([base, _gathered(elements, winners)], how="horizontal"),
                     resource.get("service_version"))
     if messages:
+        if spill is not None:  # built text, like the input/output it stands for: to the file
+            messages = {side: pl.from_arrow(spill.move_all(text.to_arrow(compat_level=pl.CompatLevel.newest())))
+                        for side, text in messages.items()}
         frame = frame.with_columns(pl.coalesce(text, pl.col(side)).alias(side) for side, text in messages.items())
     complex_rows = np.array(frame["_complex"].to_numpy(), dtype=bool)  # a writable copy
     if "complex" in resource:

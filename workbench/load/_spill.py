@@ -163,11 +163,17 @@ class TextSpill:
         moved = iter(self._move([values[i] for i in rest], [keys[i] for i in rest]))
         return [done if done is not None else next(moved) for done in out]
 
-    def _move(self, values: list[pa.Array], keys: list[pa.Array]) -> list[pa.Array]:
+    def move_all(self, array: pa.Array) -> pa.Array:
+        """``array`` (``string_view``) with all its text in the file: text built by the load, never read again."""
+        return self._move([array], [None])[0]
+
+    def _move(self, values: list[pa.Array], keys: list[pa.Array | None]) -> list[pa.Array]:
+        """Move the text values (all values of an array whose keys are ``None``)."""
         all_views = [_views(array) for array in values]
         chosen = [i for i, array_views in enumerate(all_views) if array_views is not None]
         views = [all_views[i] for i in chosen]
-        text = [_text_rows(v, keys[i], self._text_keys) for i, v in zip(chosen, views, strict=True)]
+        text = [_text_rows(v, keys[i], self._text_keys) if keys[i] is not None else v[:, 0] > INLINE_BYTES
+                for i, v in zip(chosen, views, strict=True)]
         text_bytes = sum(int(v[rows, 0].sum()) for v, rows in zip(views, text, strict=True))
         data = [values[i].buffers()[2:] for i in chosen]
         total = sum(b.size for buffers in data for b in buffers)
@@ -274,7 +280,9 @@ def _text_rows(views: np.ndarray, keys: pa.Array, text_keys: list[str]) -> np.nd
 
     Keys are matched on their 16-byte views: a key of up to 12 bytes is
     entirely in its view (zero-padded), a longer one by length and prefix
-    first, then by its bytes (a tenth of the time of a string ``is_in``).
+    first, then by its bytes (a tenth of the time of a string ``is_in``). A
+    text key ``"prefix*suffix"`` matches every key with that prefix and suffix
+    (at least 4 bytes of prefix).
     """
     key_views = _views(keys)
     if key_views is None or len(key_views) != len(views):
@@ -282,6 +290,14 @@ def _text_rows(views: np.ndarray, keys: pa.Array, text_keys: list[str]) -> np.nd
     pairs = key_views.view(np.int64)  # (n, 2): length + prefix, then the rest of the view
     is_text = np.zeros(len(views), dtype=bool)
     for key in text_keys:
+        if "*" in key:  # a pattern, "prefix*suffix": keys with the prefix's first 4 bytes, then by their text
+            prefix, suffix = key.split("*", 1)
+            maybe = np.flatnonzero((pairs[:, 0] >> 32) == int.from_bytes(prefix.encode()[:4], "little", signed=True))
+            if len(maybe):
+                found = pl.from_arrow(keys).gather(maybe)
+                same = found.str.starts_with(prefix) & found.str.ends_with(suffix)
+                is_text[maybe[same.fill_null(False).to_numpy()]] = True
+            continue
         raw = key.encode()
         head = np.frombuffer(struct.pack("<i", len(raw)) + raw[:12].ljust(12, b"\0"), dtype=np.int64)
         if len(raw) <= INLINE_BYTES:
