@@ -52,7 +52,7 @@ from workbench import schema
 from workbench.load._base import Problem, ReaderResult
 from workbench.load._memory import settle_glibc_malloc
 from workbench.load._otlp_arrow import list_rows, parse_block, release_parse_memory, valid_utf8
-from workbench.load._spill import SPILL_AVAILABLE, TextSpill, spill_directory
+from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages, spill_directory
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
@@ -367,7 +367,10 @@ def _read_block(source, block, shape, strict, spill) -> tuple[ReaderResult, Fast
     parsed = _parse_block(block, shape, spill)
     good, bad = ([(block, parsed)], []) if isinstance(parsed, pa.Table) else _pieces_around_failures(
         block, parsed, shape, stats, spill)
-    return _map_pieces(source, good, bad, shape, strict, stats, spill), stats
+    part = _map_pieces(source, good, bad, shape, strict, stats, spill)
+    if spill is not None:  # text the mapping read back (messages, attributes kept as JSON) leaves memory again
+        drop_mapped_pages()
+    return part, stats
 
 
 def _pieces_around_failures(block: _Block, bad_row: int | None, shape: str, stats: FastStats,
