@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from workbench.load._otlp_json import value_json
+from workbench.load._otlp_json import gather_index, value_json
 
 SIDES = ("input", "output")
 _PREFIXES = ("llm.input_messages.", "llm.output_messages.")
@@ -82,9 +82,7 @@ def message_columns(elements: pl.DataFrame, key_id: np.ndarray, distinct: list[s
         if of_side.height:
             at = np.full(n, -1, dtype=np.int64)
             at[of_side["row"].to_numpy()] = np.arange(of_side.height)
-            position = pl.Series(at)
-            out[name] = of_side.select(
-                pl.col("json").gather(pl.select(pl.when(position >= 0).then(position)).to_series())).to_series()
+            out[name] = of_side.select(pl.col("json").gather(gather_index(at))).to_series()
     return out, is_message
 
 

@@ -364,9 +364,17 @@ static int literal(scanner *s, const char *word, size_t len) {
 
 static int parse_value(scanner *s, node *n);
 
+/* After a member or element: 1 at a ',' (skipped, more follow), 0 at `close` (skipped), -1 otherwise. */
+static int next_or_close(scanner *s, unsigned char close) {
+    skip_ws(s);
+    if (s->p >= s->end) return -1;
+    if (*s->p == ',') { s->p++; skip_ws(s); return 1; }
+    if (*s->p == close) { s->p++; return 0; }
+    return -1;
+}
+
 static int parse_struct(scanner *s, node *n) {
     uint32_t seen = 0;
-    unsigned char key[MAX_KEY + 16];
     s->p++;  /* '{' */
     skip_ws(s);
     if (s->p < s->end && *s->p == '}') {
@@ -378,10 +386,12 @@ static int parse_struct(scanner *s, node *n) {
             if (!vec_reserve(&s->scratch, (size_t)(s->end - s->p) + 16)) { s->failed = 2; return 0; }
             long len = read_string(s, s->scratch.p);
             if (len < 0 || len > MAX_KEY) return fail(s);
-            memcpy(key, s->scratch.p, (size_t)len);
             int field = -1;
             for (int i = 0; i < n->n_children; i++) {
-                if (n->name_lens[i] == (size_t)len && !memcmp(n->names[i], key, (size_t)len)) { field = i; break; }
+                if (n->name_lens[i] == (size_t)len && !memcmp(n->names[i], s->scratch.p, (size_t)len)) {
+                    field = i;
+                    break;
+                }
             }
             if (field < 0 || (seen & (1u << field))) return fail(s);  /* unknown or repeated key */
             seen |= 1u << field;
@@ -390,11 +400,9 @@ static int parse_struct(scanner *s, node *n) {
             s->p++;
             skip_ws(s);
             if (!parse_value(s, n->children[field])) return 0;
-            skip_ws(s);
-            if (s->p >= s->end) return fail(s);
-            if (*s->p == ',') { s->p++; skip_ws(s); continue; }
-            if (*s->p == '}') { s->p++; break; }
-            return fail(s);
+            int more = next_or_close(s, '}');
+            if (more < 0) return fail(s);
+            if (!more) break;
         }
     }
     for (int i = 0; i < n->n_children; i++)
@@ -411,11 +419,9 @@ static int parse_list(scanner *s, node *n) {
     } else {
         for (;;) {
             if (!parse_value(s, child)) return 0;
-            skip_ws(s);
-            if (s->p >= s->end) return fail(s);
-            if (*s->p == ',') { s->p++; skip_ws(s); continue; }
-            if (*s->p == ']') { s->p++; break; }
-            return fail(s);
+            int more = next_or_close(s, ']');
+            if (more < 0) return fail(s);
+            if (!more) break;
         }
     }
     if (child->length > INT32_MAX) return soft_fail(s);
