@@ -74,18 +74,6 @@ def test_moved_strings_are_the_same_and_only_text_lives_in_the_file(small_spill,
     assert moved.to_pylist() == values  # the map outlives the spill's own handle
 
 
-def test_prepared_arrays_are_handed_out_once_by_identity(small_spill):
-    values = _texts(random.Random(4), 200)
-    array, keys = _views(values), _keys(values)
-    spill = _new()
-    spill.prepare([(keys, array)])
-    written = spill.bytes_written
-    same_data = pa.Array.from_buffers(array.type, len(array), array.buffers(), null_count=array.null_count)
-    first, = spill.move([same_data], [keys])
-    assert first.to_pylist() == values and spill.bytes_written == written > 0  # not written twice
-    assert spill.move([array], [keys])[0].to_pylist() == values and spill.bytes_written == 2 * written  # moved now
-
-
 def test_arrays_with_little_text_or_of_other_types_stay(tmp_path):
     spill = _new(tmp_path)
     short = pa.array(["x" * 300] * 3, pa.string_view())  # under MIN_SPILL_BYTES

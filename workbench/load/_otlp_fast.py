@@ -12,7 +12,7 @@ at once. Its text columns are views into the Arrow buffers the parser wrote
 the strings to (never copied); the block's bytes and the rest of its Arrow
 tables are dropped, so memory holds the output plus about three blocks. In a
 file of ``SPILL_FROM_BYTES`` or more, the input and output text is written by
-the parsing threads to an unnamed file and read back memory-mapped
+the worker threads to an unnamed file and read back memory-mapped
 (:mod:`workbench.load._spill`): a million spans then peak at ~0.7x their
 file instead of ~1.3x, and load faster, since the parse memory is reused
 instead of faulted in fresh.
@@ -337,13 +337,9 @@ def _read_into(handle, view: memoryview) -> int:
     return total
 
 
-def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> pa.Table | int | None:
+def _parse_block(block: _Block, shape: str) -> pa.Table | int | None:
     """The block as an Arrow table; the row of a line only the reference reader can read (the C scanner
-    says which); or ``None`` when it needs a closer look.
-
-    With a ``spill``, the input and output text is written out here, on the
-    parsing thread.
-    """
+    says which); or ``None`` when it needs a closer look."""
     if not block.lines_start_with_brace():
         return None  # blank lines, leading spaces, a BOM, or records spanning lines
     table = parse_block(block.data, shape)
@@ -351,9 +347,6 @@ def _parse_block(block: _Block, shape: str, spill: TextSpill | None = None) -> p
         return table
     if table is None or table.num_rows != block.n_lines or not valid_utf8(block.data):
         return None
-    if spill is not None:
-        attributes = [spans.field("attributes").flatten() for spans in _span_chunks(table, shape)]
-        spill.prepare((kv.field("key"), kv.field("value").field("stringValue")) for kv in attributes)
     return table
 
 
@@ -364,17 +357,17 @@ def _read_block(source, block, shape, strict, spill) -> tuple[ReaderResult, Fast
     run on the workers: the main thread only reads blocks and collects.
     """
     stats = FastStats()
-    parsed = _parse_block(block, shape, spill)
+    parsed = _parse_block(block, shape)
     good, bad = ([(block, parsed)], []) if isinstance(parsed, pa.Table) else _pieces_around_failures(
-        block, parsed, shape, stats, spill)
+        block, parsed, shape, stats)
     part = _map_pieces(source, good, bad, shape, strict, stats, spill)
     if spill is not None:  # text the mapping read back (messages, attributes kept as JSON) leaves memory again
         drop_mapped_pages()
     return part, stats
 
 
-def _pieces_around_failures(block: _Block, bad_row: int | None, shape: str, stats: FastStats,
-                            spill: TextSpill | None) -> tuple[list, list[_Block]]:
+def _pieces_around_failures(block: _Block, bad_row: int | None, shape: str,
+                            stats: FastStats) -> tuple[list, list[_Block]]:
     """A block whose parse failed, cut into parsed pieces and small bad pieces (both in line order).
 
     Where the C scanner named the line it could not read (``bad_row``), that
@@ -399,7 +392,7 @@ def _pieces_around_failures(block: _Block, bad_row: int | None, shape: str, stat
                 bad.append(failed)
                 continue
         for part in parts:
-            parsed = _parse_block(part, shape, spill)
+            parsed = _parse_block(part, shape)
             if isinstance(parsed, pa.Table):
                 good.append((part, parsed))
             else:

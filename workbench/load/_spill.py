@@ -2,7 +2,7 @@
 
 Inputs and outputs are most of an OTLP export (1.6 GB of a 2.6 GB file of a
 million spans). Held in memory they make a load's peak about 1.3x its file.
-:class:`TextSpill` writes the text pyarrow parsed for a block to an unnamed
+:class:`TextSpill` writes the text parsed for a block to an unnamed
 file in the temporary directory (``O_TMPFILE``: nothing to clean up, gone
 when the last frame using it is, even after a crash) and hands back the same
 strings as Arrow views into a read-only memory map of that file. The parse
@@ -119,10 +119,7 @@ class TextSpill:
     outputs: the load never reads them again); every other value that is not
     inline in its view is copied to a compact buffer in memory, because the
     mapping reads those (model names, metadata, attributes kept as JSON).
-
-    The work (writing, remapping views) can be done ahead, on the threads
-    that parse (:meth:`prepare`); :meth:`move` then hands the prepared array
-    out, or does the work itself for an array nobody prepared.
+    Any thread may move arrays; each writes to a file of its own.
 
     Parameters
     ----------
@@ -139,29 +136,17 @@ class TextSpill:
         self._directory = directory
         self._files: dict[int, _SpillFile] = {}
         self._lock = threading.Lock()
-        self._prepared: dict[tuple[int, int], tuple[pa.Array, pa.Array]] = {}
         self.enabled = True
         self.bytes_written = 0
-
-    def prepare(self, pairs: Iterable[tuple[pa.Array, pa.Array]]) -> None:
-        """Move ``(keys, values)`` pairs now (any thread); :meth:`move` of the same values returns the results."""
-        pairs = list(pairs)
-        keys, values = [k for k, _ in pairs], [v for _, v in pairs]
-        for array, moved in zip(values, self._move(values, keys), strict=True):
-            if moved is not array:
-                self._prepared[_identity(array)] = (array, moved)  # the original kept: its address stays its own
 
     def move(self, values: list[pa.Array], keys: list[pa.Array]) -> list[pa.Array]:
         """``values`` (``string_view``; ``keys`` beside them) with their text in the file, in one region.
 
-        An array :meth:`prepare` saw comes back as prepared; an array of
-        another type or sliced comes back unchanged, as does everything when
-        there is too little text to be worth a write or the spill is off.
+        An array of another type or sliced comes back unchanged, as does
+        everything when there is too little text to be worth a write or the
+        spill is off.
         """
-        out = [self._prepared.pop(_identity(a), (None, None))[1] if self._prepared else None for a in values]
-        rest = [i for i, done in enumerate(out) if done is None]
-        moved = iter(self._move([values[i] for i in rest], [keys[i] for i in rest]))
-        return [done if done is not None else next(moved) for done in out]
+        return self._move(values, keys)
 
     def move_all(self, array: pa.Array) -> pa.Array:
         """``array`` (``string_view``) with all its text in the file: text built by the load, never read again."""
@@ -210,7 +195,6 @@ class TextSpill:
 
     def close(self) -> None:
         """Close the spill's own files (maps already handed out stay valid)."""
-        self._prepared.clear()
         with self._lock:
             for file in self._files.values():
                 file.writer.close()
@@ -257,12 +241,6 @@ class _SpillFile:
             self.writer.write(buffer)
         self.end = self.writer.finish()
         return start
-
-
-def _identity(array: pa.Array) -> tuple[int, int]:
-    """Two wrappers of the same array data (views buffer, length) share this."""
-    views = array.buffers()[1] if array.offset == 0 and pa.types.is_string_view(array.type) else None
-    return (views.address if views is not None else id(array), len(array))
 
 
 def _views(array: pa.Array) -> np.ndarray | None:
