@@ -1,4 +1,8 @@
-"""The C scanner gives pyarrow's table for every block it takes, and gives up on every block pyarrow refuses."""
+"""The C scanner gives pyarrow's table for every block it takes, and gives up on every block pyarrow refuses.
+
+"pyarrow" here is what the loader's pyarrow route accepts: pyarrow's parse of a block that is UTF-8
+(pyarrow's reader does not check; the scanner checks every string it reads).
+"""
 
 from __future__ import annotations
 
@@ -28,10 +32,11 @@ def scanner_on(monkeypatch):
 def _pyarrow(data: bytes, shape: str) -> pa.Table | None:
     """pyarrow's reading of the block against the full schema (what the scanner must equal), or None.
 
-    Like the loader, it gives pyarrow only blocks whose every line starts with ``{``: pyarrow 26 crashes
-    the process on a line that is a bare ``null``.
+    Like the loader, it gives pyarrow only blocks whose every line starts with ``{`` (pyarrow 26 crashes
+    the process on a line that is a bare ``null``) and that are UTF-8.
     """
-    if any(not line.strip().startswith(b"{") for line in _split(data)):
+    if any(not line.strip().startswith(b"{") for line in _split(data)) or not _otlp_arrow.valid_utf8(
+            memoryview(data)):
         return None
     try:
         return _otlp_arrow._read(pa.py_buffer(data), _otlp_arrow.FULL[shape], "error")
@@ -52,7 +57,7 @@ def _agree(data: bytes, shape: str = "span") -> pa.Table | int | None:
         # (or read another number of rows than lines, which the loader refuses as well)
         assert expected is None or expected.num_rows != len(_split(data)), "the scanner named a line pyarrow reads"
     elif scanned is not None:
-        scanned.validate(full=_otlp_arrow.valid_utf8(memoryview(data)))  # UTF-8 is the caller's check
+        scanned.validate(full=True)  # the strings are UTF-8
         assert expected is not None, "the scanner took a block pyarrow refuses"
         assert scanned.equals(expected)
     return scanned
@@ -105,6 +110,44 @@ def test_strings_with_escapes_and_unicode_read_the_same(text):
 def test_lines_pyarrow_refuses_too_are_named_for_the_reference_reader(line):
     block = _lines({"name": "ok"}, line, {"name": "after"})
     assert _agree(block) == 1  # the row of the line, 0-based
+
+
+LONG = "x" * 40  # puts the bytes after it past the scanner's 16-byte steps
+
+
+@pytest.mark.parametrize("raw", [
+    b"\x80", b"\xbf", b"\xc0\x80", b"\xc1\xbf", b"\xe0\x9f\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf",
+    b"\xf0\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\xc3", b"\xe2\x82",
+    b"\xf0\x9f\x8e", b"\xc3(", b"\xe2(\xa1", b"\xc3\xa9\xa9",
+])
+@pytest.mark.parametrize("where", ["name", "value", "key"])
+@pytest.mark.parametrize("pad", ["", LONG])
+def test_strings_that_are_not_utf8_are_named_for_the_reference_reader(raw, where, pad):
+    text = pad.encode() + raw + pad.encode()
+    line = (b'{"name": "' + text + b'"}' if where == "name" else
+            b'{"attributes": [{"key": "' + (text if where == "key" else b"k") + b'", "value": {"stringValue": "'
+            + (text if where == "value" else b"v") + b'"}}]}')
+    assert _agree(_lines({"name": "ok"}, line, {"name": "after"})) == 1
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.binary(max_size=40), st.text(max_size=20).map(lambda t: t.encode("utf-8", "surrogatepass")))
+       .map(lambda b: bytes(c for c in b if c >= 0x20 and c not in b'"\\')), st.sampled_from(["", LONG]))
+def test_strings_are_taken_exactly_when_python_decodes_them(raw, pad):
+    try:
+        raw.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError:
+        utf8 = False
+    scanned = _agree(_lines({"name": "ok"}, b'{"name": "' + pad.encode() + raw + b'"}'))
+    assert (scanned == 1) is not utf8 and (scanned is not None)
+
+
+@pytest.mark.parametrize("text", ["\u0080", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uffff", "\U00010000",
+                                  "\U0010ffff", "é" * 20, LONG + "東" + LONG, "🎉" * 9])
+def test_utf8_at_the_edges_of_its_ranges_is_taken(text):
+    table = _agree(_lines({"name": text}, {"name": LONG + text}, {"name": text + LONG}))
+    assert table is not None and table.column("name").to_pylist() == [text, LONG + text, text + LONG]
 
 
 @pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"1e-400", b"1" + b"0" * 90])

@@ -17,7 +17,8 @@ against the full schema, so the result is always the full schema's or
 ``None`` (the caller then reads the block line by line).
 
 pyarrow's parser does not check UTF-8; :func:`valid_utf8` checks the raw
-bytes of the block, twice as fast as validating every parsed string.
+bytes of a block it parsed, twice as fast as validating every parsed string.
+(The C scanner checks the strings it reads itself.)
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ _TYPE_CHANGED = "changed from"  # pyarrow's message when inference meets two typ
 
 
 def parse_block(data: memoryview, shape: str) -> pa.Table | int | None:
-    """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look.
+    """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look
+    (one of them is not JSON of that shape, or not UTF-8).
 
     The C scanner (:mod:`workbench.load._otlp_native`) reads the block when
     it is built and the block is plain; when it names a line pyarrow would
@@ -92,6 +94,8 @@ def parse_block(data: memoryview, shape: str) -> pa.Table | int | None:
     scanned = scan_block(data, FULL[shape])
     if scanned is not None:
         return scanned
+    if not valid_utf8(data):
+        return None
     buffer = pa.py_buffer(data)
     try:
         table = _read(buffer, PINNED[shape], "infer")

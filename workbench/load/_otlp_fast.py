@@ -51,7 +51,7 @@ import pyarrow as pa
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
 from workbench.load._memory import settle_glibc_malloc
-from workbench.load._otlp_arrow import list_rows, parse_block, release_parse_memory, valid_utf8
+from workbench.load._otlp_arrow import list_rows, parse_block, release_parse_memory
 from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages, spill_directory
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
@@ -345,7 +345,7 @@ def _parse_block(block: _Block, shape: str) -> pa.Table | int | None:
     table = parse_block(block.data, shape)
     if isinstance(table, int):
         return table
-    if table is None or table.num_rows != block.n_lines or not valid_utf8(block.data):
+    if table is None or table.num_rows != block.n_lines:
         return None
     return table
 

@@ -12,7 +12,8 @@
  * and scans the rest. For what pyarrow might still take (NaN, Infinity, numbers
  * it rounds to zero or infinity, huge strings), it says nothing and the caller
  * parses the block with pyarrow. So it never changes a result; it only makes
- * the common case fast. UTF-8 is checked by the caller.
+ * the common case fast. Strings are checked to be UTF-8 (outside strings, JSON is
+ * ASCII): a line with invalid UTF-8 is named like any line pyarrow refuses.
  *
  * Python API:  scan(data, spec) -> (n_rows, [buffers...]), or the 0-based row of a line only
  *              the reference reader can read, or None (let pyarrow try);  release()
@@ -188,12 +189,35 @@ static inline int hex4(const unsigned char *h, unsigned *out) {
     return 1;
 }
 
-/* Decode the string at s->p (an opening quote) into out (room for the raw length + 16); its length or -1. */
+/* Whether text[0..len) is UTF-8: shortest forms only, no surrogates, nothing beyond U+10FFFF. */
+static int is_utf8(const unsigned char *t, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = t[i];
+        if (c < 0x80) { i++; continue; }
+        size_t n;
+        unsigned lo = 0x80, hi = 0xBF;  /* the allowed range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF) n = 1;
+        else if (c >= 0xE0 && c <= 0xEF) { n = 2; if (c == 0xE0) lo = 0xA0; else if (c == 0xED) hi = 0x9F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 3; if (c == 0xF0) lo = 0x90; else if (c == 0xF4) hi = 0x8F; }
+        else return 0;
+        if (len - i <= n || t[i + 1] < lo || t[i + 1] > hi) return 0;
+        for (size_t k = 2; k <= n; k++)
+            if ((t[i + k] & 0xC0) != 0x80) return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+/* Decode the string at s->p (an opening quote) into out (room for the raw length + 16); its length, or -1
+ * where it is not a JSON string of UTF-8 text. */
 static long read_string(scanner *s, unsigned char *out) {
     const unsigned char *p = s->p + 1, *end = s->end;
     unsigned char *o = out;
+    unsigned high = 0;  /* a byte >= 0x80 was copied: the text needs a UTF-8 check */
     for (;;) {
 #if defined(__SSE2__)
+        __m128i seen = _mm_setzero_si128();
         while (p + 16 <= end) {
             __m128i v = _mm_loadu_si128((const __m128i *)p);
             __m128i special = _mm_or_si128(
@@ -203,22 +227,27 @@ static long read_string(scanner *s, unsigned char *out) {
             _mm_storeu_si128((__m128i *)o, v);
             if (mask) {
                 int k = __builtin_ctz(mask);
+                high |= (unsigned)_mm_movemask_epi8(v) & ((1u << k) - 1);
                 o += k;
                 p += k;
                 break;
             }
+            seen = _mm_or_si128(seen, v);
             o += 16;
             p += 16;
         }
+        high |= (unsigned)_mm_movemask_epi8(seen);
 #endif
         if (p >= end) return -1;
         unsigned char c = *p;
         if (c == '"') {
             s->p = p + 1;
+            if (high && !is_utf8(out, (size_t)(o - out))) return -1;
             return (long)(o - out);
         }
         if (c < 0x20) return -1;
         if (c != '\\') {
+            high |= c & 0x80;
             *o++ = c;
             p++;
             continue;
