@@ -13,6 +13,7 @@ one polars frame of elements; per-key decisions are integer work in numpy
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -64,6 +65,15 @@ def _column_plan() -> dict[str, tuple[str, list[str]]]:
 
 
 PLAN = _column_plan()
+_PLAN_BY_KIND = {kind: [column for column, (of, _) in PLAN.items() if of == kind] for kind in ("str", "int", "float")}
+# a value of each type from the element columns (an int may be written as text; a double as an int)
+_TYPED = {
+    "str": lambda index: pl.col("sv").gather(index),
+    "int": lambda index: pl.coalesce(pl.col("iv").gather(index), pl.col("sv").gather(index)).cast(pl.Int64,
+                                                                                                  strict=False),
+    "float": lambda index: pl.coalesce(pl.col("dv").gather(index),
+                                       pl.col("iv").gather(index).cast(pl.Float64, strict=False)),
+}
 # values a load never reads again once mapped: a spill may hold them (``*``: any message index)
 TEXT_KEYS = (*_attrs.INPUT_KEYS, *_attrs.OUTPUT_KEYS, "llm.input_messages.*.message.content",
              "llm.output_messages.*.message.content")
@@ -169,21 +179,19 @@ def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: in
 
 
 def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFrame:
-    exprs = []
-    for column, (kind, _) in PLAN.items():
-        if not (winners[column] >= 0).any():  # absent: a typed null column (n rows)
-            exprs.append(pl.repeat(None, len(winners[column]), dtype=_DTYPES[kind]).alias(column))
-            continue
-        idx = gather_index(winners[column])
-        if kind == "str":
-            exprs.append(pl.col("sv").gather(idx).alias(column))
-        elif kind == "int":
-            exprs.append(pl.coalesce(pl.col("iv").gather(idx), pl.col("sv").gather(idx))
-                         .cast(pl.Int64, strict=False).alias(column))
-        else:
-            exprs.append(pl.coalesce(pl.col("dv").gather(idx), pl.col("iv").gather(idx).cast(pl.Float64, strict=False))
-                         .alias(column))
-    return frame.select(exprs)
+    """The plan's columns: each element's value gathered to its span by the winner positions (``-1``: null).
+
+    One gather per value type over all its columns at once, then cut in
+    columns: building a polars expression per column held the GIL longer
+    than the gathers take, and the workers map blocks side by side.
+    """
+    n = len(winners["input"])
+    columns: list[pl.Series] = []
+    for kind, names in _PLAN_BY_KIND.items():
+        index = gather_index(np.concatenate([winners[name] for name in names]))
+        values = frame.select(_TYPED[kind](index)).to_series()
+        columns += [values.slice(k * n, n).alias(name) for k, name in enumerate(names)]
+    return pl.DataFrame(columns).select(list(PLAN))
 
 
 def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: dict,
@@ -207,6 +215,8 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
         "n_links": pa.chunked_array([pc.list_value_length(c.field("links")) for c in chunks], pa.int32()),
         "traceState": _field(chunks, "traceState"),
         **{f"raw_{name}": _field(chunks, name) for name in EXTRA_INT_FIELDS},
+        **({"_resource_version": resource["service_version"].to_arrow(compat_level=pl.CompatLevel.newest())}
+           if "service_version" in resource else {}),
     }))
     elements, key_id, distinct = attribute_elements([c.field("attributes") for c in chunks], spill)
     el_complex = elements["bad"].to_numpy() | (key_id < 0)
@@ -218,8 +228,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     for side, text in messages.items():  # with messages, input.value / output.value stay in attributes
         kept = winners[side][text.is_not_null().to_numpy()]
         consumed[kept[kept >= 0]] = False
-    frame = _derive(pl.concat([base, _gathered(elements, winners)], how="horizontal"),
-                    resource.get("service_version"))
+    frame = _derive(pl.concat([base, _gathered(elements, winners)], how="horizontal"))
     if messages:
         if spill is not None:  # built text, like the input/output it stands for: to the file
             messages = {side: pl.from_arrow(spill.move_all(text.to_arrow(compat_level=pl.CompatLevel.newest())))
@@ -242,8 +251,17 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     return frame.select(OUTPUT_COLUMNS), complex_rows
 
 
-def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataFrame:
-    """Kind, times, status, derived tokens, metadata fallbacks (mirrors ``_attrs`` / ``otlp``)."""
+def _derive(frame: pl.DataFrame) -> pl.DataFrame:
+    """Kind, times, status, derived tokens, metadata fallbacks (mirrors ``_attrs`` / ``otlp``).
+
+    The expressions are built once per variant (resource version or not, ids
+    to lowercase or not): building them costs more GIL time than running them.
+    """
+    return frame.with_columns(*_derived("_resource_version" in frame.columns), *_lowercase_ids(frame))
+
+
+@functools.cache
+def _derived(has_resource_version: bool) -> tuple[pl.Expr, ...]:
     oi = pl.col("_oi_kind").str.to_uppercase().replace_strict(_KIND_UPPER, default=None, return_dtype=pl.String)
     op = pl.col("_op").str.to_lowercase().replace_strict(_attrs.GENAI_OPERATIONS, default=None,
                                                          return_dtype=pl.String)
@@ -271,9 +289,9 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
         odd = odd | (pl.col(column).is_null() & (value.str.contains(r"^[\[{]") | (value == "null"))).fill_null(False)
     # cost parts summed by the reference reader when there is no total
     odd = odd | (pl.col("cost_usd").is_null() & pl.col("_cost_part").is_not_null())
-    version = pl.lit(resource_version) if resource_version is not None else pl.lit(None, dtype=pl.String)
+    version = pl.col("_resource_version") if has_resource_version else pl.lit(None, dtype=pl.String)
     status_message = pl.when(message.is_not_null() & (message != "") & ~(is_error & pl.col("error_message").is_null()))
-    return frame.with_columns(
+    return (
         pl.coalesce(oi, op, by_name).alias("kind"),
         (oi.is_not_null() & (oi != "other")).fill_null(False).alias("_oi_decided"),
         start_us.cast(schema.UTC_TIME).alias("start_time"),
@@ -285,36 +303,44 @@ def _derive(frame: pl.DataFrame, resource_version: pl.Series | None) -> pl.DataF
         pl.coalesce("tokens_total", pl.col("tokens_in") + pl.col("tokens_out")).alias("tokens_total"),
         pl.coalesce("prompt_version", meta["prompt_version"]).alias("prompt_version"),
         pl.coalesce("app_version", meta["app_version"], version).alias("app_version"),
-        *_lowercase_ids(frame),
         pl.lit(None, dtype=schema.STR_LIST).alias("tags"),
         odd.fill_null(True).alias("_complex"),
     )
 
 
-def _lowercase_ids(frame: pl.DataFrame) -> list[pl.Expr]:
+def _lowercase_ids(frame: pl.DataFrame) -> tuple[pl.Expr, ...]:
     """The id columns lowercased, and ``""`` parents as null.
 
     Ids are nearly always lowercase hex already: a column with no upper-case
     ASCII letter and nothing beyond ASCII (which ``str.lower`` might change) is
-    kept as parsed (its text stays in pyarrow's buffer, uncopied).
+    kept as parsed (its text stays in the parser's buffer, uncopied).
     """
-    ids = ("trace_id", "span_id", "parent_span_id")
-    upper = frame.select(pl.col(c).str.contains(r"[A-Z]|[^\x00-\x7F]").any() for c in ids).row(0)
-    lowered = {c: pl.col(c).str.to_lowercase() if has_upper else pl.col(c) for c, has_upper in zip(ids, upper, strict=True)}
-    return [lowered["trace_id"], lowered["span_id"],
-            pl.when(pl.col("parent_span_id") != "").then(lowered["parent_span_id"]).alias("parent_span_id")]
+    return _id_exprs(frame.select(_HAS_UPPER).row(0))
+
+
+_IDS = ("trace_id", "span_id", "parent_span_id")
+_HAS_UPPER = [pl.col(c).str.contains(r"[A-Z]|[^\x00-\x7F]").any() for c in _IDS]
+
+
+@functools.cache
+def _id_exprs(upper: tuple[bool, bool, bool]) -> tuple[pl.Expr, ...]:
+    lowered = {c: pl.col(c).str.to_lowercase() if has_upper else pl.col(c) for c, has_upper in zip(_IDS, upper, strict=True)}
+    return (lowered["trace_id"], lowered["span_id"],
+            pl.when(pl.col("parent_span_id") != "").then(lowered["parent_span_id"]).alias("parent_span_id"))
 
 
 def _otel_parts(frame: pl.DataFrame, resource: dict) -> list[pl.Series]:
     """``"otel.*": value`` pieces per span (null where absent), in the reference reader's order."""
-    parts = frame.select(
-        (pl.lit('"otel.status.message":') + json_string(pl.col("_status_left"))).alias("status_message"),
-        pl.when(pl.col("traceState") != "").then(pl.lit('"otel.traceState":') + json_string(pl.col("traceState")))
-        .alias("trace_state"),
-        *(pl.when(pl.col(f"raw_{name}") != 0).then(pl.lit(f'"otel.{name}":') + pl.col(f"raw_{name}").cast(pl.String))
-          .alias(name) for name in EXTRA_INT_FIELDS),
-    )
-    series = list(parts.iter_columns())
+    series = list(frame.select(_OTEL_PARTS).iter_columns())
     if resource:
         series.append(resource["otel_json"])
     return series
+
+
+_OTEL_PARTS = [
+    (pl.lit('"otel.status.message":') + json_string(pl.col("_status_left"))).alias("status_message"),
+    pl.when(pl.col("traceState") != "").then(pl.lit('"otel.traceState":') + json_string(pl.col("traceState")))
+    .alias("trace_state"),
+    *(pl.when(pl.col(f"raw_{name}") != 0).then(pl.lit(f'"otel.{name}":') + pl.col(f"raw_{name}").cast(pl.String))
+      .alias(name) for name in EXTRA_INT_FIELDS),
+]

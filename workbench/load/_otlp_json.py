@@ -48,9 +48,18 @@ def values_json(elements: pl.DataFrame) -> pl.Series:
 
 
 def gather_index(pos: np.ndarray) -> pl.Series:
-    """Gather positions with ``-1`` as null (built in polars: ``pa.array`` from numpy imports pandas)."""
-    series = pl.Series(pos, dtype=pl.Int64)
-    return pl.select(pl.when(series >= 0).then(series)).to_series()
+    """Gather positions with ``-1`` as null.
+
+    Built from Arrow buffers (a validity bitmap over the positions): a polars
+    ``when`` costs a query per call, and this runs for every mapped column of
+    every block while holding the GIL (``pa.array`` from numpy would import pandas).
+    """
+    pos = np.ascontiguousarray(pos, dtype=np.int64)
+    valid = pos >= 0
+    if valid.all():
+        return pl.Series(pos, dtype=pl.Int64)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pl.Series(pa.Array.from_buffers(pa.int64(), len(pos), [bitmap, pa.py_buffer(pos)]))
 
 
 def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], values: pl.Series, n_rows: int,
