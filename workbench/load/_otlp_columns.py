@@ -91,6 +91,7 @@ OUTPUT_COLUMNS = ["trace_id", "span_id", "parent_span_id", "session_id", "user_i
                   "end_time", "duration_ms", "status", "error_type", "error_message", "input", "output", "model",
                   "provider", "prompt_name", "prompt_version", "app_version", "tokens_in", "tokens_out",
                   "tokens_total", "cost_usd", "tags", "attributes", "source_format"]
+_OUTPUT = pl.col(OUTPUT_COLUMNS)
 
 
 def _chunks(array: pa.Array | pa.ChunkedArray | list[pa.Array]) -> list[pa.Array]:
@@ -128,22 +129,37 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
         nested.append(odd)
     if spill is not None:
         scalars["stringValue"] = spill.move(scalars["stringValue"], keys)
-    # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
-    columns = {_SHORT[name]: pl.from_arrow(pa.chunked_array(arrays)).rechunk() for name, arrays in scalars.items()}
-    frame = pl.DataFrame({"row": np.concatenate(rows) if rows else np.empty(0, np.int64), **columns,
-                          "nested": pl.from_arrow(pa.chunked_array(nested, pa.bool_()))})
     encoded = pa.concat_arrays(keys).dictionary_encode() if keys else pa.array([], pa.string()).dictionary_encode()
     key_id = int64s(encoded.indices)
     distinct = encoded.dictionary.to_pylist()
     # only a key mapped to an integer column may hold its number as a string: test just those
     int_key = np.array([key in _INT_KEYS for key in distinct] + [False], dtype=bool)[key_id]
-    present = [pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")]
-    frame = frame.with_columns(iv_ok=pl.col("iv").str.contains(INT_TEXT).fill_null(False)).with_columns(
-        bad=pl.col("nested") | (pl.sum_horizontal(present) != 1)
-        | (pl.col("iv").is_not_null() & ~pl.col("iv_ok")) | ~pl.col("dv").is_finite().fill_null(True),
-        sv_int=pl.when(pl.Series(int_key)).then(pl.col("sv")).str.contains(INT_TEXT).fill_null(False),
-    ).drop("nested")
-    return frame, key_id, distinct
+    frame = pl.from_arrow(pa.table({
+        "row": _int64_array(np.concatenate(rows) if rows else np.empty(0, np.int64)),
+        **{_SHORT[name]: pa.chunked_array(arrays) for name, arrays in scalars.items()},
+        "nested": pa.chunked_array(nested, pa.bool_()), "int_key": _bool_array(int_key),
+    }))
+    # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
+    return (frame.rechunk().with_columns(_IV_OK).with_columns(_ELEMENT_CHECKS).drop("nested", "int_key"),
+            key_id, distinct)
+
+
+def _int64_array(values: np.ndarray) -> pa.Array:
+    """numpy int64 as Arrow, without a copy (``pa.array`` on numpy would import pandas)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _bool_array(values: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
+
+
+_IV_OK = pl.col("iv").str.contains(INT_TEXT).fill_null(False).alias("iv_ok")
+_ELEMENT_CHECKS = [
+    (pl.col("nested") | (pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")) != 1)
+     | (pl.col("iv").is_not_null() & ~pl.col("iv_ok")) | ~pl.col("dv").is_finite().fill_null(True)).alias("bad"),
+    pl.when(pl.col("int_key")).then(pl.col("sv")).str.contains(INT_TEXT).fill_null(False).alias("sv_int"),
+]
 
 
 def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: int, el_complex: np.ndarray):
@@ -178,7 +194,7 @@ def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: in
     return winners, consumed
 
 
-def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFrame:
+def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> list[pl.Series]:
     """The plan's columns: each element's value gathered to its span by the winner positions (``-1``: null).
 
     One gather per value type over all its columns at once, then cut in
@@ -191,7 +207,7 @@ def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFra
         index = gather_index(np.concatenate([winners[name] for name in names]))
         values = frame.select(_TYPED[kind](index)).to_series()
         columns += [values.slice(k * n, n).alias(name) for k, name in enumerate(names)]
-    return pl.DataFrame(columns).select(list(PLAN))
+    return columns
 
 
 def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: dict,
@@ -228,7 +244,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     for side, text in messages.items():  # with messages, input.value / output.value stay in attributes
         kept = winners[side][text.is_not_null().to_numpy()]
         consumed[kept[kept >= 0]] = False
-    frame = _derive(pl.concat([base, _gathered(elements, winners)], how="horizontal"))
+    frame = _derive(base.hstack(_gathered(elements, winners)))
     if messages:
         if spill is not None:  # built text, like the input/output it stands for: to the file
             messages = {side: pl.from_arrow(spill.move_all(text.to_arrow(compat_level=pl.CompatLevel.newest())))
@@ -248,7 +264,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     attributes = json_objects(leftover["row"].to_numpy(), key_id[left], literals, values_json(leftover), n,
                               tail=_otel_parts(frame, resource))
     frame = frame.with_columns(attributes.alias("attributes"), pl.lit("otlp").alias("source_format"))
-    return frame.select(OUTPUT_COLUMNS), complex_rows
+    return frame.select(_OUTPUT), complex_rows
 
 
 def _derive(frame: pl.DataFrame) -> pl.DataFrame:

@@ -44,7 +44,10 @@ def value_json() -> pl.Expr:
 
 def values_json(elements: pl.DataFrame) -> pl.Series:
     """:func:`value_json` of each element."""
-    return elements.select(value_json()).to_series()
+    return elements.select(_VALUE_JSON).to_series()
+
+
+_VALUE_JSON = value_json()
 
 
 def gather_index(pos: np.ndarray) -> pl.Series:
@@ -69,29 +72,32 @@ def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], val
     ``rows`` is ascending; ``literals[key_id]`` is the key as a JSON string;
     ``tail`` holds extra pieces per row (null where absent), appended in order.
     A row with nothing is null. A key repeated in one row keeps its last value.
+    Keys come in the order they first appear. Every ``"key":value`` piece is
+    built and gathered in one go, then cut into one column per key.
     """
     parts: list[pl.Series] = []
     if len(rows):
         distinct, first = np.unique(key_ids, return_index=True)
         distinct = distinct[np.argsort(first)]  # keys in the order they first appear
         if len(distinct) <= MAX_KEY_COLUMNS:
-            order = np.argsort(key_ids, kind="stable")
-            bounds = np.searchsorted(key_ids[order], distinct, side="left")
-            ends = np.searchsorted(key_ids[order], distinct, side="right")
-            exprs = []
-            for key, lo, hi in zip(distinct, bounds, ends, strict=True):
-                at = order[lo:hi]
-                pos = np.full(n_rows, -1, dtype=np.int64)
-                pos[rows[at]] = at
-                exprs.append((pl.lit(literals[key] + ":") + pl.col("v").gather(gather_index(pos))).alias(f"k{key}"))
-            parts = list(pl.DataFrame({"v": values}).select(exprs).iter_columns())
+            slot = np.full(len(literals), -1, dtype=np.int64)
+            slot[distinct] = np.arange(len(distinct))
+            pos = np.full(len(distinct) * n_rows, -1, dtype=np.int64)
+            pos[slot[key_ids] * n_rows + rows] = np.arange(len(rows))  # the last of a repeated key wins
+            prefix = pl.Series([literal + ":" for literal in literals], dtype=pl.String)
+            pairs = pl.DataFrame({"k": key_ids, "v": values}).select(
+                (pl.lit(prefix).gather(pl.col("k")) + pl.col("v")).gather(gather_index(pos))).to_series()
+            parts = [pairs.slice(k * n_rows, n_rows).alias(f"k{k}") for k in range(len(distinct))]
         else:
             parts = [_joined_per_row(rows, key_ids, literals, values, n_rows)]
-    columns = {f"p{i}": part for i, part in enumerate([*parts, *tail])}
+    columns = [part.alias(f"p{i}") for i, part in enumerate([*parts, *tail])]
     if not columns:
         return pl.repeat(None, n_rows, dtype=pl.String, eager=True)
-    body = pl.DataFrame(columns).select(pl.concat_str(pl.all(), separator=",", ignore_nulls=True)).to_series()
-    return pl.select(pl.when(body != "").then(pl.lit("{") + body + pl.lit("}"))).to_series()
+    return columns[0].to_frame().hstack(columns[1:]).select(_OBJECT).to_series()
+
+
+_BODY = pl.concat_str(pl.all(), separator=",", ignore_nulls=True)
+_OBJECT = pl.when(_BODY != "").then(pl.lit("{") + _BODY + pl.lit("}"))
 
 
 def _joined_per_row(rows, key_ids, literals, values, n_rows) -> pl.Series:
