@@ -56,12 +56,14 @@ from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages,
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
-BLOCKS_WANTED = 16  # a smaller file is cut in about this many blocks: its memory stays in proportion
+BLOCKS_WANTED = 10  # a smaller file is cut in about this many blocks: its memory stays in proportion
 MIN_SPLIT_BYTES = 256 << 10
 # files this big keep their input/output text memory-mapped (:mod:`workbench.load._spill`): at a million spans
 # (2.6 GB) that is faster and halves the peak; at 100k (257 MB) it costs 6% of the time for 0.3x less peak
 SPILL_FROM_BYTES = 512 << 20
-PARSE_WORKERS = 2  # blocks parsed and mapped at once, one per worker thread, while the main thread reads ahead
+# blocks parsed and mapped at once, one per worker thread, while the main thread reads ahead; one more
+# than two cores: while a worker holds the GIL (mapping), the others scan (C, GIL released)
+PARSE_WORKERS = 3
 RING_BUFFERS = PARSE_WORKERS + 1
 LONG_LINE_BYTES = 512  # lines at least this long on average: newlines found line by line
 SPLIT_PARTS = 8  # a block that fails to parse is cut in this many pieces, recursively
@@ -321,8 +323,9 @@ def _block_bytes(size: int) -> int:
 
     A file under ``BLOCKS_WANTED`` big blocks gets smaller ones (down to
     ``MIN_BLOCK_BYTES``), so the ring buffers and blocks in flight stay in
-    proportion to it: 100k spans (257 MB) peak at 2.3x the file instead of
-    3.1x with 64 MiB blocks, in the same time.
+    proportion to it: 100k spans (257 MB, 26 MiB blocks) peak at ~2.4x the
+    file instead of 3.1x with 64 MiB blocks; 16 MiB blocks were slower (the
+    mapping has a fixed cost per block).
     """
     return max(min(BLOCK_BYTES, MIN_BLOCK_BYTES), min(BLOCK_BYTES, size // BLOCKS_WANTED))
 
