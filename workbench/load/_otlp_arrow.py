@@ -226,6 +226,17 @@ def int64s(array: pa.Array, null: int = -1) -> np.ndarray:
     return pl.from_arrow(array).cast(pl.Int64).fill_null(null).to_numpy()
 
 
+def numpy_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """An int64 or bool numpy array as Arrow around the same memory (bools packed into bits), ``valid`` the
+    non-null positions. ``pa.array`` on numpy would import pandas, and a polars round trip holds the GIL longer.
+    """
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if values.dtype == np.bool_:
+        return pa.Array.from_buffers(pa.bool_(), len(values), [bitmap, pa.py_buffer(np.packbits(values, bitorder="little"))])
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [bitmap, pa.py_buffer(values)])
+
+
 def valid_utf8(data: memoryview) -> bool:
     """Whether the bytes are valid UTF-8, checked by Arrow as one string (no copy).
 

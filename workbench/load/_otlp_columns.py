@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from workbench import schema
 from workbench.load import _attrs
-from workbench.load._otlp_arrow import int64s, list_rows
+from workbench.load._otlp_arrow import int64s, list_rows, numpy_array
 from workbench.load._otlp_json import (
     EXTRA_INT_FIELDS,
     gather_index,
@@ -81,7 +81,6 @@ _INT_KEYS = {key for kind, keys in PLAN.values() if kind == "int" for key in key
 # mapped keys that stay in ``attributes`` even when present (read, not consumed)
 _NOT_CONSUMED = {"gen_ai.operation.name", _attrs.METADATA_KEY, "llm.cost.prompt", "llm.cost.completion"}
 _KIND_UPPER = dict(_attrs.OPENINFERENCE_KINDS)
-_DTYPES = {"str": pl.String, "int": pl.Int64, "float": pl.Float64}
 # leftmost-first alternation: the first listed prefix that matches wins, as in ``_attrs.kind_from``
 _NAME_PREFIX = "^(?:" + "|".join(re.escape(prefix) for prefix, _ in _attrs._NAME_PREFIXES) + ")"
 _KIND_BY_PREFIX: dict[str, str] = {}
@@ -135,23 +134,13 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
     # only a key mapped to an integer column may hold its number as a string: test just those
     int_key = np.array([key in _INT_KEYS for key in distinct] + [False], dtype=bool)[key_id]
     frame = pl.from_arrow(pa.table({
-        "row": _int64_array(np.concatenate(rows) if rows else np.empty(0, np.int64)),
+        "row": numpy_array(np.concatenate(rows) if rows else np.empty(0, np.int64)),
         **{_SHORT[name]: pa.chunked_array(arrays) for name, arrays in scalars.items()},
-        "nested": pa.chunked_array(nested, pa.bool_()), "int_key": _bool_array(int_key),
+        "nested": pa.chunked_array(nested, pa.bool_()), "int_key": numpy_array(int_key),
     }))
     # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
     return (frame.rechunk().with_columns(_IV_OK).with_columns(_ELEMENT_CHECKS).drop("nested", "int_key"),
             key_id, distinct)
-
-
-def _int64_array(values: np.ndarray) -> pa.Array:
-    """numpy int64 as Arrow, without a copy (``pa.array`` on numpy would import pandas)."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
-
-
-def _bool_array(values: np.ndarray) -> pa.Array:
-    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))])
 
 
 _IV_OK = pl.col("iv").str.contains(INT_TEXT).fill_null(False).alias("iv_ok")

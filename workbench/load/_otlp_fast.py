@@ -1,7 +1,7 @@
 """Columnar fast path for OTLP JSON Lines (one span, or one Collector request, per line).
 
-The file is read in blocks of whole lines (64 MiB, read straight into one
-buffer, never copied). Two worker threads each take a block, parse it into
+The file is read in blocks of whole lines (up to 64 MiB, read straight into
+a ring of reused buffers). ``PARSE_WORKERS`` threads each take a block, parse it into
 one fixed OTLP schema and map it (:mod:`workbench.load._otlp_columns`:
 polars kernels, keys dictionary-encoded so per-key decisions are made once
 per distinct key); the main thread reads the next blocks and collects the
@@ -26,7 +26,8 @@ Anything this path cannot take exactly goes to the line-by-line reader
   non-``{`` lines or invalid UTF-8, is cut in eight pieces, recursively, until
   the bad part is small, and that part is read line by line; the pieces that
   parse are mapped together in one call;
-* a line holding a span with events, links, flattened OpenInference messages,
+* a line holding a span with events, links, flattened OpenInference messages
+  the columnar path does not build (:mod:`workbench.load._otlp_messages`),
   annotations, retrieval documents, tags, array / kvlist / bytes values, a
   mapped attribute of an unexpected type, or an odd id / timestamp is read
   line by line too.

@@ -20,6 +20,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.load._otlp_arrow import numpy_array
+
 EXTRA_INT_FIELDS = ("flags", "kind", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
 MAX_KEY_COLUMNS = 48  # more distinct leftover keys than this: join per row with an Arrow list kernel
 
@@ -55,14 +57,10 @@ def gather_index(pos: np.ndarray) -> pl.Series:
 
     Built from Arrow buffers (a validity bitmap over the positions): a polars
     ``when`` costs a query per call, and this runs for every mapped column of
-    every block while holding the GIL (``pa.array`` from numpy would import pandas).
+    every block while holding the GIL.
     """
-    pos = np.ascontiguousarray(pos, dtype=np.int64)
     valid = pos >= 0
-    if valid.all():
-        return pl.Series(pos, dtype=pl.Int64)
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    return pl.Series(pa.Array.from_buffers(pa.int64(), len(pos), [bitmap, pa.py_buffer(pos)]))
+    return pl.Series(numpy_array(pos, None if valid.all() else valid))
 
 
 def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], values: pl.Series, n_rows: int,
@@ -106,7 +104,7 @@ def _joined_per_row(rows, key_ids, literals, values, n_rows) -> pl.Series:
         pl.col("k").replace_strict(mapping, return_dtype=pl.String) + pl.lit(":") + pl.col("v")).to_series()
     counts = np.bincount(rows, minlength=n_rows)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    lists = pa.LargeListArray.from_arrays(pa.array(offsets), pairs.to_arrow().cast(pa.large_string()))
+    lists = pa.LargeListArray.from_arrays(numpy_array(offsets), pairs.to_arrow().cast(pa.large_string()))
     joined = pl.from_arrow(pc.binary_join(lists, pa.scalar(",", pa.large_string())))
     return pl.select(pl.when(pl.lit(counts > 0)).then(pl.lit(joined))).to_series()
 
