@@ -12,11 +12,14 @@
  * and scans the rest. For what pyarrow might still take (NaN, Infinity, numbers
  * it rounds to zero or infinity, huge strings), it says nothing and the caller
  * parses the block with pyarrow. So it never changes a result; it only makes
- * the common case fast. Strings are checked to be UTF-8 (outside strings, JSON is
- * ASCII): a line with invalid UTF-8 is named like any line pyarrow refuses.
+ * the common case fast. Strings are checked to be UTF-8: the whole block in one
+ * vector pass first (_utf8.h; outside strings JSON is ASCII, and what escapes
+ * decode to is UTF-8 by construction), and only where that fails string by
+ * string, so that a line with invalid UTF-8 is named like any line pyarrow refuses.
  *
  * Python API:  scan(data, spec) -> (n_rows, [buffers...]), or the 0-based row of a line only
- *              the reference reader can read, or None (let pyarrow try);  release()
+ *              the reference reader can read, or None (let pyarrow try);  release();
+ *              utf8_valid(data) -> bool (the block check, for the tests)
  *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
  *         (2,) string_view; (3,) int64; (4,) float64; (5,) bool.
  *   buffers: per node in depth-first order, its validity bytes (one per element)
@@ -38,6 +41,7 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#include "_utf8.h"
 
 enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
 #define MAX_FIELDS 32
@@ -106,6 +110,9 @@ typedef struct node {
     vec values;  /* offsets, views or values */
     vec data;    /* strings: the bytes of those longer than 12 */
     size_t length;
+    /* structs: the field that followed field i - 1 last time (index 0: the first field): lines repeat
+     * their key order, so the guess nearly always holds and the names are not searched */
+    int8_t follows[MAX_FIELDS + 1];
 } node;
 
 typedef struct {
@@ -115,10 +122,10 @@ typedef struct {
     vec scratch;  /* keys are decoded here */
     int failed;  /* 1: a line only the reference reader can read; 2: out of memory; 3: pyarrow may take it */
     long row;    /* the line being read */
+    int utf8_checked;  /* the whole block is UTF-8: its strings need no check of their own */
 } scanner;
 
-static int vec_reserve(vec *v, size_t extra) {
-    if (v->len + extra <= v->cap) return 1;
+static int vec_grow(vec *v, size_t extra) {
     size_t want = v->cap ? v->cap : 4096, cap;
     while (want < v->len + extra) want *= 2;
     uint8_t *p = take(want, &cap);
@@ -128,6 +135,11 @@ static int vec_reserve(vec *v, size_t extra) {
     v->p = p;
     v->cap = cap;
     return 1;
+}
+
+/* Room for `extra` more bytes; the common case (there is room) stays inline. */
+static inline int vec_reserve(vec *v, size_t extra) {
+    return v->len + extra <= v->cap || vec_grow(v, extra);
 }
 
 static inline int vec_push(scanner *s, vec *v, const void *item, size_t size) {
@@ -189,26 +201,6 @@ static inline int hex4(const unsigned char *h, unsigned *out) {
     return 1;
 }
 
-/* Whether text[0..len) is UTF-8: shortest forms only, no surrogates, nothing beyond U+10FFFF. */
-static int is_utf8(const unsigned char *t, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = t[i];
-        if (c < 0x80) { i++; continue; }
-        size_t n;
-        unsigned lo = 0x80, hi = 0xBF;  /* the allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) n = 1;
-        else if (c >= 0xE0 && c <= 0xEF) { n = 2; if (c == 0xE0) lo = 0xA0; else if (c == 0xED) hi = 0x9F; }
-        else if (c >= 0xF0 && c <= 0xF4) { n = 3; if (c == 0xF0) lo = 0x90; else if (c == 0xF4) hi = 0x8F; }
-        else return 0;
-        if (len - i <= n || t[i + 1] < lo || t[i + 1] > hi) return 0;
-        for (size_t k = 2; k <= n; k++)
-            if ((t[i + k] & 0xC0) != 0x80) return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 /* Decode the string at s->p (an opening quote) into out (room for the raw length + 16); its length, or -1
  * where it is not a JSON string of UTF-8 text. */
 static long read_string(scanner *s, unsigned char *out) {
@@ -242,7 +234,7 @@ static long read_string(scanner *s, unsigned char *out) {
         unsigned char c = *p;
         if (c == '"') {
             s->p = p + 1;
-            if (high && !is_utf8(out, (size_t)(o - out))) return -1;
+            if (high && !s->utf8_checked && !utf8_valid_scalar(out, (size_t)(o - out))) return -1;
             return (long)(o - out);
         }
         if (c < 0x20) return -1;
@@ -402,8 +394,18 @@ static int next_or_close(scanner *s, unsigned char close) {
     return -1;
 }
 
+/* Whether the key[0..len) is field i's name (names are short: compared inline, not by a library call). */
+static inline int is_field(const node *n, int i, const unsigned char *key, size_t len) {
+    if (i >= n->n_children || n->name_lens[i] != len) return 0;
+    const char *name = n->names[i];
+    for (size_t k = 0; k < len; k++)
+        if ((unsigned char)name[k] != key[k]) return 0;
+    return 1;
+}
+
 static int parse_struct(scanner *s, node *n) {
     uint32_t seen = 0;
+    int previous = -1;
     s->p++;  /* '{' */
     skip_ws(s);
     if (s->p < s->end && *s->p == '}') {
@@ -415,15 +417,15 @@ static int parse_struct(scanner *s, node *n) {
             if (!vec_reserve(&s->scratch, (size_t)(s->end - s->p) + 16)) { s->failed = 2; return 0; }
             long len = read_string(s, s->scratch.p);
             if (len < 0 || len > MAX_KEY) return fail(s);
-            int field = -1;
-            for (int i = 0; i < n->n_children; i++) {
-                if (n->name_lens[i] == (size_t)len && !memcmp(n->names[i], s->scratch.p, (size_t)len)) {
-                    field = i;
-                    break;
-                }
+            int field = n->follows[previous + 1];
+            if (!is_field(n, field, s->scratch.p, (size_t)len)) {
+                for (field = n->n_children - 1; field >= 0 && !is_field(n, field, s->scratch.p, (size_t)len); field--) {}
+                if (field < 0) return fail(s);  /* unknown key */
+                n->follows[previous + 1] = (int8_t)field;
             }
-            if (field < 0 || (seen & (1u << field))) return fail(s);  /* unknown or repeated key */
+            if (seen & (1u << field)) return fail(s);  /* repeated key */
             seen |= 1u << field;
+            previous = field;
             skip_ws(s);
             if (s->p >= s->end || *s->p != ':') return fail(s);
             s->p++;
@@ -616,6 +618,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     long rows = 0;
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *at = input.buf, *stop = at + input.len;
+    /* one vector pass over the block; where it fails, each string is checked so that the line is named */
+    s->utf8_checked = utf8_valid(at, (size_t)input.len);
     while (!s->failed && at < stop) {
         const unsigned char *newline = memchr(at, '\n', (size_t)(stop - at));
         s->row = rows;
@@ -673,7 +677,19 @@ static PyObject *release(PyObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+static PyObject *py_utf8_valid(PyObject *self, PyObject *args) {
+    Py_buffer input;
+    if (!PyArg_ParseTuple(args, "y*", &input)) return NULL;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = utf8_valid(input.buf, (size_t)input.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&input);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
+    {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data) -> bool: the block check the scanner runs first."},
     {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
     {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},
     {NULL, NULL, 0, NULL},
