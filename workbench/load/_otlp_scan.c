@@ -19,7 +19,7 @@
  *
  * Python API:  scan(data, spec) -> (n_rows, [buffers...]), or the 0-based row of a line only
  *              the reference reader can read, or None (let pyarrow try);  release();
- *              utf8_valid(data) -> bool (the block check, for the tests)
+ *              utf8_valid(data, scalar=False) -> bool (the block check, or its scalar fallback: for the tests)
  *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
  *         (2,) string_view; (3,) int64; (4,) float64; (5,) bool.
  *   buffers: per node in depth-first order, its validity bytes (one per element)
@@ -679,17 +679,18 @@ static PyObject *release(PyObject *self, PyObject *unused) {
 
 static PyObject *py_utf8_valid(PyObject *self, PyObject *args) {
     Py_buffer input;
-    if (!PyArg_ParseTuple(args, "y*", &input)) return NULL;
+    int scalar = 0;
+    if (!PyArg_ParseTuple(args, "y*|p", &input, &scalar)) return NULL;
     int ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = utf8_valid(input.buf, (size_t)input.len);
+    ok = scalar ? utf8_valid_scalar(input.buf, (size_t)input.len) : utf8_valid(input.buf, (size_t)input.len);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&input);
     return PyBool_FromLong(ok);
 }
 
 static PyMethodDef methods[] = {
-    {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data) -> bool: the block check the scanner runs first."},
+    {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data, scalar=False) -> bool: the block check the scanner runs first (scalar: the fallback)."},
     {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
     {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},
     {NULL, NULL, 0, NULL},
