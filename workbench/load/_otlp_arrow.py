@@ -24,7 +24,6 @@ bytes of a block it parsed, twice as fast as validating every parsed string.
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.json as pj
 
@@ -195,46 +194,6 @@ def complete(array: pa.Array, target: pa.DataType) -> pa.Array:
         return pa.Array.from_buffers(target, len(array), array.buffers()[:2], null_count=array.null_count,
                                      children=[complete(array.values, target.value_type)])
     return array.cast(target)
-
-
-def list_rows(array: pa.ListArray) -> np.ndarray:
-    """For each element of ``array.flatten()``, the index of the row (list) it came from.
-
-    Read from the offsets with numpy: ``value_parent_indices`` plus a
-    conversion costs ~0.2 ms per call, paid per chunk and nesting level.
-    """
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
-    lengths = np.diff(offsets)
-    if array.null_count:  # flatten() skips what a null list covers
-        lengths = np.where(pl.from_arrow(array.is_valid()).to_numpy(), lengths, 0)
-    return np.repeat(np.arange(len(array), dtype=np.int64), lengths)
-
-
-def int64s(array: pa.Array, null: int = -1) -> np.ndarray:
-    """An integer array as int64 numpy, ``null`` for nulls.
-
-    Without nulls, straight from the buffer; with them through polars (pyarrow's
-    ``to_numpy`` and ``fill_null`` import pandas: 0.2 s on first use).
-    """
-    if not len(array):
-        return np.empty(0, dtype=np.int64)
-    if not array.null_count and pa.types.is_integer(array.type):
-        kind = "i" if pa.types.is_signed_integer(array.type) else "u"
-        values = np.frombuffer(array.buffers()[1], dtype=f"{kind}{array.type.bit_width // 8}",
-                               count=len(array) + array.offset)
-        return values[array.offset:].astype(np.int64)
-    return pl.from_arrow(array).cast(pl.Int64).fill_null(null).to_numpy()
-
-
-def numpy_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    """An int64 or bool numpy array as Arrow around the same memory (bools packed into bits), ``valid`` the
-    non-null positions. ``pa.array`` on numpy would import pandas, and a polars round trip holds the GIL longer.
-    """
-    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    if values.dtype == np.bool_:
-        return pa.Array.from_buffers(pa.bool_(), len(values), [bitmap, pa.py_buffer(np.packbits(values, bitorder="little"))])
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [bitmap, pa.py_buffer(values)])
 
 
 def valid_utf8(data: memoryview) -> bool:

@@ -20,11 +20,19 @@ import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from workbench import schema
 from workbench.load import _attrs
-from workbench.load._otlp_arrow import int64s, list_rows, numpy_array
+from workbench.load._interop import (
+    list_lengths,
+    list_rows,
+    list_values,
+    numpy_array,
+    numpy_series,
+    polars_frame,
+    polars_series,
+    valid_mask,
+)
 from workbench.load._otlp_json import (
     EXTRA_INT_FIELDS,
     gather_index,
@@ -33,6 +41,7 @@ from workbench.load._otlp_json import (
     values_json,
 )
 from workbench.load._otlp_messages import message_columns
+from workbench.load._otlp_native import dictionary_encode
 from workbench.load._spill import TextSpill
 
 # attribute keys the line-by-line reader must see (structured or feedback-bearing)
@@ -44,6 +53,8 @@ INT_TEXT = r"^[+-]?[0-9]{1,18}$"
 _NANOS = r"^([0-9]{1,18}|[1-8][0-9]{18})$"
 _SCALARS = ("stringValue", "intValue", "doubleValue", "boolValue")
 _SHORT = {"stringValue": "sv", "intValue": "iv", "doubleValue": "dv", "boolValue": "bv"}
+_SCALAR_TYPES = {"stringValue": pa.string_view(), "intValue": pa.string_view(), "doubleValue": pa.float64(),
+                 "boolValue": pa.bool_()}
 
 
 def _column_plan() -> dict[str, tuple[str, list[str]]]:
@@ -116,27 +127,25 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
     rows, keys, scalars, nested = [], [], {name: [] for name in _SCALARS}, []
     start = 0
     for kv in kv_chunks:
-        elements = kv.flatten()
+        elements = list_values(kv)
         rows.append(list_rows(kv) + start)
         start += len(kv)
         keys.append(elements.field("key"))
         value = elements.field("value")
         for name in _SCALARS:
             scalars[name].append(value.field(name))
-        odd = pc.or_(pc.or_(pc.is_valid(value.field("bytesValue")), pc.is_valid(value.field("arrayValue"))),
-                     pc.or_(pc.is_valid(value.field("kvlistValue")), pc.is_null(value)))
-        nested.append(odd)
+        nested.append(valid_mask(value.field("bytesValue")) | valid_mask(value.field("arrayValue"))
+                      | valid_mask(value.field("kvlistValue")) | ~valid_mask(value))
     if spill is not None:
         scalars["stringValue"] = spill.move(scalars["stringValue"], keys)
-    encoded = pa.concat_arrays(keys).dictionary_encode() if keys else pa.array([], pa.string()).dictionary_encode()
-    key_id = int64s(encoded.indices)
-    distinct = encoded.dictionary.to_pylist()
+    key_id, distinct = dictionary_encode(pa.concat_arrays(keys)) if keys else (np.empty(0, np.int64), [])
     # only a key mapped to an integer column may hold its number as a string: test just those
     int_key = np.array([key in _INT_KEYS for key in distinct] + [False], dtype=bool)[key_id]
-    frame = pl.from_arrow(pa.table({
+    frame = polars_frame(pa.table({
         "row": numpy_array(np.concatenate(rows) if rows else np.empty(0, np.int64)),
-        **{_SHORT[name]: pa.chunked_array(arrays) for name, arrays in scalars.items()},
-        "nested": pa.chunked_array(nested, pa.bool_()), "int_key": numpy_array(int_key),
+        **{_SHORT[name]: pa.chunked_array(arrays, _SCALAR_TYPES[name]) for name, arrays in scalars.items()},
+        "nested": numpy_array(np.concatenate(nested) if nested else np.empty(0, bool)),
+        "int_key": numpy_array(int_key),
     }))
     # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
     return (frame.rechunk().with_columns(_IV_OK).with_columns(_ELEMENT_CHECKS).drop("nested", "int_key"),
@@ -208,16 +217,16 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     chunks = _chunks(spans)
     n = sum(len(c) for c in chunks)
     status = _field(chunks, "status")
-    base = pl.from_arrow(pa.table({
+    base = polars_frame(pa.table({
         "trace_id": _field(chunks, "traceId"), "span_id": _field(chunks, "spanId"),
         "parent_span_id": _field(chunks, "parentSpanId"), "name": _field(chunks, "name"),
         "start_raw": _field(chunks, "startTimeUnixNano"), "end_raw": _field(chunks, "endTimeUnixNano"),
         "code_raw": pa.chunked_array([s.field("code") for s in status.chunks], pa.int64()),
         "message_raw": pa.chunked_array([s.field("message") for s in status.chunks], pa.string_view()),
-        "status_null": pa.chunked_array([s.is_null() for s in status.chunks], pa.bool_()),
-        "span_null": pa.chunked_array([c.is_null() for c in chunks], pa.bool_()),
-        "n_events": pa.chunked_array([pc.list_value_length(c.field("events")) for c in chunks], pa.int32()),
-        "n_links": pa.chunked_array([pc.list_value_length(c.field("links")) for c in chunks], pa.int32()),
+        "status_null": numpy_array(~np.concatenate([valid_mask(s) for s in status.chunks])),
+        "span_null": numpy_array(~np.concatenate([valid_mask(c) for c in chunks])),
+        "n_events": numpy_array(np.concatenate([list_lengths(c.field("events")) for c in chunks])),
+        "n_links": numpy_array(np.concatenate([list_lengths(c.field("links")) for c in chunks])),
         "traceState": _field(chunks, "traceState"),
         **{f"raw_{name}": _field(chunks, name) for name in EXTRA_INT_FIELDS},
         **({"_resource_version": resource["service_version"].to_arrow(compat_level=pl.CompatLevel.newest())}
@@ -236,7 +245,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     frame = _derive(base.hstack(_gathered(elements, winners)))
     if messages:
         if spill is not None:  # built text, like the input/output it stands for: to the file
-            messages = {side: pl.from_arrow(spill.move_all(text.to_arrow(compat_level=pl.CompatLevel.newest())))
+            messages = {side: polars_series(spill.move_all(text.to_arrow(compat_level=pl.CompatLevel.newest())))
                         for side, text in messages.items()}
         frame = frame.with_columns(pl.coalesce(text, pl.col(side)).alias(side) for side, text in messages.items())
     complex_rows = np.array(frame["_complex"].to_numpy(), dtype=bool)  # a writable copy
@@ -248,7 +257,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     decided = frame["_oi_decided"].to_numpy() & (oi_pos >= 0)
     consumed[oi_pos[decided]] = True
     left = ~consumed & ~el_complex
-    leftover = elements.filter(pl.Series(left))
+    leftover = elements.filter(numpy_series(left))
     literals = [orjson.dumps(k).decode() for k in distinct]
     attributes = json_objects(leftover["row"].to_numpy(), key_id[left], literals, values_json(leftover), n,
                               tail=_otel_parts(frame, resource))

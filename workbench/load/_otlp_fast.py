@@ -51,14 +51,16 @@ import pyarrow as pa
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
+from workbench.load._interop import list_rows, list_values, numpy_series, unique
 from workbench.load._memory import settle_glibc_malloc
-from workbench.load._otlp_arrow import list_rows, parse_block, release_parse_memory
+from workbench.load._otlp_arrow import parse_block, release_parse_memory
 from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages, spill_directory
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
 BLOCKS_WANTED = 10  # a smaller file is cut in about this many blocks: its memory stays in proportion
 MIN_SPLIT_BYTES = 256 << 10
+FIRST_BLOCK_BYTES = 2 << 20  # the first block is small: a worker starts on it while the main thread reads on
 # files this big keep their input/output text memory-mapped (:mod:`workbench.load._spill`): at a million spans
 # (2.6 GB) that is faster and halves the peak; at 100k (257 MB) it costs 6% of the time for 0.3x less peak
 SPILL_FROM_BYTES = 512 << 20
@@ -127,7 +129,7 @@ class _Block:
         """Up to ``parts`` pieces of about equal size, cut at line ends (one piece for a single line)."""
         inner = self.newlines[self.newlines < len(self.data) - 1]
         targets = np.arange(1, parts) * (len(self.data) // parts)
-        cuts = np.unique(inner[np.minimum(np.searchsorted(inner, targets), len(inner) - 1)] + 1) if len(inner) else []
+        cuts = unique(inner[np.minimum(np.searchsorted(inner, targets), len(inner) - 1)] + 1) if len(inner) else []
         pieces, start, line = [], 0, self.first_line
         for cut in [*(int(c) for c in cuts), len(self.data)]:
             newlines = self.newlines[(self.newlines >= start) & (self.newlines < cut)] - start
@@ -291,7 +293,7 @@ def _iter_blocks(source: str, data: bytes | None):
     try:
         line, offset, carry, turn = 1, 0, b"", 0
         while True:
-            wanted = len(carry) + block_bytes
+            wanted = len(carry) + (block_bytes if offset else min(block_bytes, FIRST_BLOCK_BYTES))
             if len(ring[turn]) < wanted:
                 ring[turn] = bytearray(wanted + (1 << 20))  # slack: the carried part of a line varies
             buffer, view = ring[turn], memoryview(ring[turn])
@@ -425,11 +427,11 @@ def _map_pieces(source, good, bad, shape, strict, stats, spill) -> ReaderResult:
         frame, complex_rows = span_columns(spans, resource, spill)
         del spans, resource
         line_of_row = np.concatenate([piece.first_line + np.arange(piece.n_lines) for piece, _ in good])
-        complex_lines = np.unique(row_idx[complex_rows]) if complex_rows.any() else np.empty(0, dtype=np.int64)
+        complex_lines = unique(row_idx[complex_rows]) if complex_rows.any() else np.empty(0, dtype=np.int64)
         keep = ~np.isin(row_idx, complex_lines) if len(complex_lines) else None
-        fast = frame if keep is None else frame.filter(pl.Series(keep))
+        fast = frame if keep is None else frame.filter(numpy_series(keep))
         fast = fast.with_columns(
-            pl.Series("source_line", line_of_row[row_idx if keep is None else row_idx[keep]]),
+            numpy_series(line_of_row[row_idx if keep is None else row_idx[keep]], "source_line"),
             pl.lit(source).alias("source_file"),
         ).select(otlp.SPAN_COLUMNS)
         stats.rows_columnar += fast.height
@@ -456,14 +458,14 @@ def _line_pieces(pieces: list[_Block], rows: np.ndarray) -> list[tuple[int, int,
 
 def _flat(list_array: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Elements of a list array and the index of the row each came from."""
-    return list_array.flatten(), list_rows(list_array)
+    return list_values(list_array), list_rows(list_array)
 
 
 def _span_chunks(table: pa.Table, shape: str) -> list[pa.StructArray]:
     """The spans of a parsed block, one struct array per chunk (and, for requests, per request chunk)."""
     if shape == "span":
         return [batch.to_struct_array() for batch in table.to_batches()]
-    return [requests.flatten().field("scopeSpans").flatten().field("spans").flatten()
+    return [list_values(list_values(list_values(requests).field("scopeSpans")).field("spans"))
             for requests in table.column("resourceSpans").chunks]
 
 
@@ -491,13 +493,13 @@ def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.nd
     text, version, odd = resource_info(pa.concat_arrays(resource_parts))
     scope_text, scope_odd = scope_json(pa.concat_arrays(scope_parts))
     # '"otel.resource":{..},"otel.scope":{..}' built once per scope, then shared by its spans (views, no copy)
-    owner = pl.Series(np.concatenate(scope_owner))
+    owner = numpy_series(np.concatenate(scope_owner))
     otel = pl.DataFrame({"r": text.gather(owner), "s": scope_text}).select(
         pl.concat_str([pl.lit('"otel.resource":') + pl.col("r"), pl.lit('"otel.scope":') + pl.col("s")],
                       separator=",", ignore_nulls=True)).to_series()
     otel = pl.select(pl.when(otel != "").then(otel)).to_series()
     resource = {
-        "otel_json": otel.gather(span_scope), "service_version": version.gather(span_res),
+        "otel_json": otel.gather(numpy_series(span_scope)), "service_version": version.gather(numpy_series(span_res)),
         "complex": odd[span_res] | scope_odd[span_scope],
     }
     return chunks, np.concatenate(lines), resource

@@ -18,9 +18,15 @@ import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from workbench.load._otlp_arrow import numpy_array
+from workbench.load._interop import (
+    list_lengths,
+    numpy_array,
+    numpy_series,
+    polars_frame,
+    polars_series,
+    valid_mask,
+)
 
 EXTRA_INT_FIELDS = ("flags", "kind", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
 MAX_KEY_COLUMNS = 48  # more distinct leftover keys than this: join per row with an Arrow list kernel
@@ -60,7 +66,7 @@ def gather_index(pos: np.ndarray) -> pl.Series:
     every block while holding the GIL.
     """
     valid = pos >= 0
-    return pl.Series(numpy_array(pos, None if valid.all() else valid))
+    return numpy_series(pos, valid=None if valid.all() else valid)
 
 
 def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], values: pl.Series, n_rows: int,
@@ -83,7 +89,7 @@ def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], val
             pos = np.full(len(distinct) * n_rows, -1, dtype=np.int64)
             pos[slot[key_ids] * n_rows + rows] = np.arange(len(rows))  # the last of a repeated key wins
             prefix = pl.Series([literal + ":" for literal in literals], dtype=pl.String)
-            pairs = pl.DataFrame({"k": key_ids, "v": values}).select(
+            pairs = pl.DataFrame([numpy_series(key_ids, "k"), values.alias("v")]).select(
                 (pl.lit(prefix).gather(pl.col("k")) + pl.col("v")).gather(gather_index(pos))).to_series()
             parts = [pairs.slice(k * n_rows, n_rows).alias(f"k{k}") for k in range(len(distinct))]
         else:
@@ -100,13 +106,13 @@ _OBJECT = pl.when(_BODY != "").then(pl.lit("{") + _BODY + pl.lit("}"))
 
 def _joined_per_row(rows, key_ids, literals, values, n_rows) -> pl.Series:
     mapping = dict(enumerate(literals))
-    pairs = pl.DataFrame({"k": key_ids, "v": values}).select(
+    pairs = pl.DataFrame([numpy_series(key_ids, "k"), values.alias("v")]).select(
         pl.col("k").replace_strict(mapping, return_dtype=pl.String) + pl.lit(":") + pl.col("v")).to_series()
     counts = np.bincount(rows, minlength=n_rows)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     lists = pa.LargeListArray.from_arrays(numpy_array(offsets), pairs.to_arrow().cast(pa.large_string()))
-    joined = pl.from_arrow(pc.binary_join(lists, pa.scalar(",", pa.large_string())))
-    return pl.select(pl.when(pl.lit(counts > 0)).then(pl.lit(joined))).to_series()
+    joined = polars_series(lists).list.join(",")
+    return pl.select(pl.when(numpy_series(counts > 0)).then(joined)).to_series()
 
 
 def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.ndarray]:
@@ -120,7 +126,7 @@ def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.nd
     complex_rows = np.zeros(n, dtype=bool)
     complex_rows[rows[complex_el]] = True
     keep = ~complex_el
-    good = elements.filter(pl.Series(keep))
+    good = elements.filter(numpy_series(keep))
     literals = [orjson.dumps(k).decode() for k in distinct]
     text = json_objects(good["row"].to_numpy(), key_id[keep], literals, values_json(good), n)
     version_pos = np.full(n, -1, dtype=np.int64)
@@ -136,9 +142,9 @@ def scope_json(scope: pa.StructArray) -> tuple[pl.Series, np.ndarray]:
 
     A scope with attributes is odd: its spans go to the reference reader, which keeps them.
     """
-    frame = pl.from_arrow(pa.table({"name": scope.field("name"), "version": scope.field("version"),
-                                    "null": scope.is_null(),
-                                    "n_attributes": pc.list_value_length(scope.field("attributes"))}))
+    frame = polars_frame(pa.table({"name": scope.field("name"), "version": scope.field("version"),
+                                   "null": numpy_array(~valid_mask(scope)),
+                                   "n_attributes": numpy_array(list_lengths(scope.field("attributes")))}))
     parts = [pl.when(~pl.col("null") & (pl.col(c) != "")).then(pl.lit(f'"{c}":') + json_string(pl.col(c)))
              for c in ("name", "version")]
     body = pl.concat_str(parts, separator=",", ignore_nulls=True)

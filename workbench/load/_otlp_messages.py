@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 import polars as pl
 
+from workbench.load._interop import numpy_series
 from workbench.load._otlp_json import gather_index, value_json
 
 SIDES = ("input", "output")
@@ -71,9 +72,9 @@ def message_columns(elements: pl.DataFrame, key_id: np.ndarray, distinct: list[s
         unsupported[chosen[np.isin(pairs, unique[counts > 1])]] = True
     el_complex |= unsupported
     keys = key_id[chosen]
-    built = elements[chosen].select(
-        pl.Series("row", rows[chosen]), pl.Series("side", side[keys]), pl.Series("message", message[keys]),
-        pl.Series("call", call[keys]), pl.Series("function", in_function[keys]), pl.Series("pos", chosen),
+    built = elements.gather(numpy_series(chosen)).select(
+        numpy_series(rows[chosen], "row"), numpy_series(side[keys], "side"), numpy_series(message[keys], "message"),
+        numpy_series(call[keys], "call"), numpy_series(in_function[keys], "function"), numpy_series(chosen, "pos"),
         (pl.Series([field[k] for k in keys], dtype=pl.String) + value_json()).alias("piece"))
     lists = _message_lists(built)
     out = {}

@@ -21,6 +21,8 @@ import os
 import numpy as np
 import pyarrow as pa
 
+from workbench.load._interop import int64s, valid_mask
+
 try:
     from workbench.load import _otlp_scan
 except ImportError:  # installed without a C compiler
@@ -59,6 +61,26 @@ def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | int | None:
     rows, buffers = scanned
     array = _assemble(pa.struct(list(schema)), rows, iter(buffers))
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(array)], schema=schema)
+
+
+def dictionary_encode(array: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """The code of each string (int64: its index in the distinct strings, in the order they first appear;
+    ``-1`` for null) and the distinct strings, as ``array.dictionary_encode()`` gives them.
+
+    A ``string_view`` array is encoded by the C extension from its views:
+    pyarrow's own encoding needs ``pyarrow.compute``, whose first import
+    (~30 ms) would fall inside a load.
+    """
+    if not len(array):
+        return np.empty(0, dtype=np.int64), []
+    if not AVAILABLE or array.type != pa.string_view():
+        encoded = array.dictionary_encode()
+        return int64s(encoded.indices), encoded.dictionary.to_pylist()
+    buffers = array.buffers()
+    valid = valid_mask(array) if array.null_count else None
+    codes, distinct = _otlp_scan.encode(memoryview(buffers[1])[array.offset * 16:], len(array),
+                                        tuple(b for b in buffers[2:] if b is not None), valid)
+    return np.frombuffer(codes, dtype=np.int64), [text.decode() for text in distinct]
 
 
 def release() -> None:

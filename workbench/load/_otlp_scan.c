@@ -19,7 +19,8 @@
  *
  * Python API:  scan(data, spec) -> (n_rows, [buffers...]), or the 0-based row of a line only
  *              the reference reader can read, or None (let pyarrow try);  release();
- *              utf8_valid(data, scalar=False) -> bool (the block check, or its scalar fallback: for the tests)
+ *              utf8_valid(data, scalar=False) -> bool (the block check, or its scalar fallback: for the tests);
+ *              encode(views, n, data, valid): a string_view array dictionary-encoded (see below)
  *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
  *         (2,) string_view; (3,) int64; (4,) float64; (5,) bool.
  *   buffers: per node in depth-first order, its validity bytes (one per element)
@@ -42,6 +43,7 @@
 #include <emmintrin.h>
 #endif
 #include "_utf8.h"
+#include "_encode.h"
 
 enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
 #define MAX_FIELDS 32
@@ -690,6 +692,7 @@ static PyObject *py_utf8_valid(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
+    {"encode", encode, METH_VARARGS, "encode(views, n, data, valid) -> (codes, distinct): see the module source."},
     {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data, scalar=False) -> bool: the block check the scanner runs first (scalar: the fallback)."},
     {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
     {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},

@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from workbench.load._direct_io import AVAILABLE as DIRECT_IO_AVAILABLE
 from workbench.load._direct_io import O_DIRECT, PAGE_BYTES, DirectWriter
+from workbench.load._interop import numpy_series, polars_series
 
 INLINE_BYTES = 12  # Arrow keeps strings up to this long inside the 16-byte view
 MIN_SPILL_BYTES = 1 << 20  # an array with less long text than this stays in memory
@@ -272,7 +273,7 @@ def _text_rows(views: np.ndarray, keys: pa.Array, text_keys: list[str]) -> np.nd
             prefix, suffix = key.split("*", 1)
             maybe = np.flatnonzero((pairs[:, 0] >> 32) == int.from_bytes(prefix.encode()[:4], "little", signed=True))
             if len(maybe):
-                found = pl.from_arrow(keys).gather(maybe)
+                found = polars_series(keys).gather(numpy_series(maybe))
                 same = found.str.starts_with(prefix) & found.str.ends_with(suffix)
                 is_text[maybe[same.fill_null(False).to_numpy()]] = True
             continue
@@ -283,7 +284,7 @@ def _text_rows(views: np.ndarray, keys: pa.Array, text_keys: list[str]) -> np.nd
             continue
         maybe = np.flatnonzero(pairs[:, 0] == head[0])
         if len(maybe):
-            same = pl.from_arrow(keys).gather(maybe) == key
+            same = polars_series(keys).gather(numpy_series(maybe)) == key
             is_text[maybe[same.fill_null(False).to_numpy()]] = True
     return is_text & (views[:, 0] > INLINE_BYTES)
 
@@ -295,7 +296,7 @@ def _remapped(array: pa.Array, views: np.ndarray, text: np.ndarray, mapped: pa.B
     moved = views.copy()
     moved[text, 2] = 0
     moved[text, 3] = starts[views[text, 2]] + views[text, 3]
-    compact = pl.from_arrow(array).filter(pl.Series(other)).to_arrow(compat_level=pl.CompatLevel.oldest())
+    compact = polars_series(array).filter(numpy_series(other)).to_arrow(compat_level=pl.CompatLevel.oldest())
     heap = compact.buffers()[2] or pa.py_buffer(b"")
     moved[other, 2] = 1
     offsets = np.int64 if pa.types.is_large_string(compact.type) else np.int32

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from workbench.load._interop import numpy_series
+
 
 def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
     """Return ``spans`` with the four anomaly flag columns computed.
@@ -42,9 +44,9 @@ def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | N
     parent_of_node[node[::-1]] = parent[::-1]  # the first row of a duplicated id wins
     has_times = "start_time" in spans.columns and "end_time" in spans.columns
     return spans.with_columns(
-        is_duplicate=pl.Series(copies[node] > 1),
-        is_orphan=pl.col("parent_span_id").is_not_null() & pl.Series(parent < 0),
-        in_cycle=pl.Series(_on_cycle(parent_of_node)[node]),
+        is_duplicate=numpy_series(copies[node] > 1),
+        is_orphan=pl.col("parent_span_id").is_not_null() & numpy_series(parent < 0),
+        in_cycle=numpy_series(_on_cycle(parent_of_node)[node]),
         ends_before_start=(pl.col("end_time") < pl.col("start_time")).fill_null(False)
         if has_times
         else pl.lit(False),

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from workbench import schema
+from workbench.load._interop import numpy_series
 from workbench.load.anomalies import span_graph
 
 OUTCOME_NAMES = ("passed", "pass", "success", "resolved", "task_success", "outcome", "correct")
@@ -136,7 +137,7 @@ def _span_order(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _rows(ranks: pl.Series, order: np.ndarray) -> pl.Series:
     """Row index for each rank (null stays null)."""
     values = ranks.fill_null(0).to_numpy()
-    return pl.Series(order[values]).set(ranks.is_null(), None) if len(values) else pl.Series([], dtype=pl.Int64)
+    return numpy_series(order[values]).set(ranks.is_null(), None) if len(values) else pl.Series([], dtype=pl.Int64)
 
 
 def _first_valid(valid: pl.Series, preferred: pl.Series, fallback: pl.Series) -> pl.Series:
@@ -156,7 +157,7 @@ def _keys(spans: pl.DataFrame, rank: np.ndarray, graph: tuple[np.ndarray, np.nda
     has_tags = "tags" in spans.columns and spans["tags"].null_count() < spans.height
     return spans.select(
         "trace_id",
-        pl.Series("_rank", rank),
+        numpy_series(rank, "_rank"),
         _IS_ROOT.alias("_is_root"),
         "start_time",
         "end_time",
@@ -166,7 +167,7 @@ def _keys(spans: pl.DataFrame, rank: np.ndarray, graph: tuple[np.ndarray, np.nda
         (pl.col("status") == "error").fill_null(False).alias("_is_error"),
         (pl.col("kind") == "tool").fill_null(False).alias("_is_tool"),
         is_llm.fill_null(False).alias("_is_llm"),
-        pl.Series("_is_leaf_llm", llm & ~has_llm_child[node]),
+        numpy_series(llm & ~has_llm_child[node], "_is_leaf_llm"),
         (pl.sum_horizontal(flags) if flags else pl.lit(0, dtype=pl.Int64)).alias("_anomalies"),
         *(pl.col(c).is_not_null().alias(f"_has_{c}") for c in (*_FIRST_VALUE_COLUMNS, "input", "output")),
     )

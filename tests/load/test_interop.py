@@ -1,0 +1,101 @@
+"""numpy / Arrow / polars conversions that avoid pandas, numpy.ma and pyarrow.compute give what pyarrow gives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.load.test_otlp_fast import _write
+from workbench.load import _interop, _otlp_native
+
+ROOT = Path(__file__).resolve().parents[2]
+
+lists = st.lists(st.one_of(st.none(), st.lists(st.one_of(st.none(), st.integers(-5, 5)), max_size=4)), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lists, st.integers(0, 3), st.integers(0, 3))
+def test_list_helpers_agree_with_pyarrow(rows, start, stop):
+    array = pa.array(rows, pa.list_(pa.int64()))
+    array = array.slice(min(start, len(array)), max(0, len(array) - start - stop))
+    assert _interop.list_values(array).to_pylist() == array.flatten().to_pylist()
+    assert _interop.list_lengths(array).tolist() == pc.list_value_length(array).fill_null(0).to_pylist()
+    assert _interop.valid_mask(array).tolist() == array.is_valid().to_pylist()
+    parents = pc.list_parent_indices(array).to_pylist() if len(array) else []
+    assert _interop.list_rows(array).tolist() == parents
+
+
+def test_a_null_list_over_elements_is_skipped_like_pyarrow():
+    offsets = pa.array([0, 2, 3], pa.int32())
+    array = pa.ListArray.from_arrays(offsets, pa.array([1, 2, 3]), mask=pa.array([True, False]))
+    assert _interop.list_values(array).to_pylist() == array.flatten().to_pylist() == [3]
+
+
+@pytest.mark.parametrize("values", [np.array([3, -1, 7]), np.array([True, False, True]), np.array([0.5, -2.0, 1e9]),
+                                    np.array([1, 2, 3], dtype=np.int32)])
+def test_numpy_series_keeps_values_and_nulls(values):
+    plain = _interop.numpy_series(values, "x")
+    assert plain.name == "x" and plain.to_list() == values.tolist()
+    valid = np.array([True, False, True])
+    assert _interop.numpy_series(values, valid=valid).to_list() == [values[0].item(), None, values[2].item()]
+
+
+def test_polars_frame_and_series_are_zero_copy_views_of_arrow():
+    text = pa.array(["a" * 40, None, "b"], pa.string_view())
+    table = pa.table({"t": pa.chunked_array([text, text]), "n": pa.chunked_array([pa.array([1, 2, 3])] * 2)})
+    frame = _interop.polars_frame(table)
+    assert frame.columns == ["t", "n"] and frame["t"].n_chunks() == 2
+    assert frame.to_dict(as_series=False) == {"t": ["a" * 40, None, "b"] * 2, "n": [1, 2, 3] * 2}
+    assert _interop.polars_series(text, "s").to_list() == ["a" * 40, None, "b"]
+
+
+def test_int64s_fills_nulls():
+    assert _interop.int64s(pa.array([4, None, -2], pa.int32()).slice(1)).tolist() == [-1, -2]
+    assert _interop.int64s(pa.array([4, None], pa.uint8()), null=0).tolist() == [4, 0]
+
+
+@pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C scanner is not built here")
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["", "a", "key", "x" * 12, "x" * 13, "é" * 9, "llm.model_name"]),
+                          st.text(max_size=30)), max_size=60), st.integers(0, 5))
+def test_dictionary_encode_agrees_with_pyarrow(strings, start):
+    array = pa.concat_arrays([pa.array(strings, pa.string_view()), pa.array(strings[::-1], pa.string_view())])
+    array = array.slice(min(start, len(array)))
+    codes, distinct = _otlp_native.dictionary_encode(array)
+    encoded = array.dictionary_encode()
+    assert codes.tolist() == pl.Series(encoded.indices).fill_null(-1).to_list()
+    assert distinct == encoded.dictionary.to_pylist()
+
+
+@pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C scanner is not built here")
+def test_dictionary_encode_grows_its_table():
+    keys = [f"attribute.{i % 5000}" for i in range(20000)]
+    codes, distinct = _otlp_native.dictionary_encode(pa.array(keys, pa.string_view()))
+    assert distinct == keys[:5000] and codes.tolist() == [i % 5000 for i in range(20000)]
+
+
+@pytest.mark.parametrize("shape", ["span", "request"])
+def test_a_load_imports_neither_numpy_ma_nor_pyarrow_compute_nor_pandas(tmp_path, shape):
+    """Their first imports cost ~35, ~30 and ~200 ms inside a load (in a fresh process: every benchmark run)."""
+    path = str(_write(tmp_path, shape))
+    code = ("import sys; from workbench.load import read_traces; from workbench.load import _otlp_fast; "
+            f"stats = _otlp_fast.FastStats(); _otlp_fast.read_bytes_fast({path!r}, stats=stats); "
+            f"assert stats.rows_columnar > 0; assert read_traces({path!r}, cache=False).traces.height; "
+            "print(sorted(m for m in ('numpy.ma', 'pyarrow.compute', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@given(st.lists(st.integers(-3, 3), max_size=20))
+def test_unique_is_numpys(values):
+    array = np.array(values, dtype=np.int64)
+    assert _interop.unique(array).tolist() == np.unique(array).tolist()

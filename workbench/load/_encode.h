@@ -1,0 +1,111 @@
+/*
+ * Dictionary encoding of an Arrow string_view array for the OTLP scanner module (_otlp_scan.c):
+ * the attribute keys of a block, a few distinct strings repeated ~100k times. pyarrow's own
+ * encoding would import pyarrow.compute (~30 ms) inside every fresh process's first load.
+ */
+#ifndef WORKBENCH_ENCODE_H
+#define WORKBENCH_ENCODE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* encode(views, n, data, valid) -> (codes, distinct): the int64 code of each of the n strings (its index
+ * among the distinct strings in the order they first appear; -1 where valid, a byte per string, is 0),
+ * and the distinct strings as bytes. views: n 16-byte Arrow string views; data: their data buffers. */
+static PyObject *encode(PyObject *self, PyObject *args) {
+    Py_buffer views, valid = {0};
+    Py_ssize_t n;
+    PyObject *data, *valid_obj;
+    if (!PyArg_ParseTuple(args, "y*nO!O", &views, &n, &PyTuple_Type, &data, &valid_obj)) return NULL;
+    Py_ssize_t n_data = PyTuple_GET_SIZE(data);
+    Py_buffer *buffers = calloc((size_t)n_data + 1, sizeof(Py_buffer));
+    PyObject *codes = NULL, *distinct = NULL, *result = NULL;
+    Py_ssize_t got = 0;
+    size_t cap = 64, n_distinct = 0;
+    struct entry { const unsigned char *p; uint32_t len; uint64_t hash; } *entries = NULL;
+    int32_t *slots = NULL;
+    if (!buffers) { PyErr_NoMemory(); goto done; }
+    for (; got < n_data; got++)
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(data, got), &buffers[got], PyBUF_SIMPLE) < 0) goto done;
+    if (valid_obj != Py_None && PyObject_GetBuffer(valid_obj, &valid, PyBUF_SIMPLE) < 0) goto done;
+    if (n < 0 || views.len < n * 16 || (valid.obj && valid.len < n)) {
+        PyErr_SetString(PyExc_ValueError, "encode: buffers shorter than n");
+        goto done;
+    }
+    if (!(codes = PyBytes_FromStringAndSize(NULL, n * 8))) goto done;
+    int64_t *code = (int64_t *)PyBytes_AS_STRING(codes);
+    slots = malloc(cap * sizeof *slots);
+    entries = malloc((cap / 2) * sizeof *entries);
+    if (!slots || !entries) { PyErr_NoMemory(); goto done; }
+    memset(slots, -1, cap * sizeof *slots);
+    const unsigned char *view = views.buf;
+    const unsigned char *is_valid = valid.obj ? valid.buf : NULL;
+    for (Py_ssize_t i = 0; i < n; i++, view += 16) {
+        if (is_valid && !is_valid[i]) { code[i] = -1; continue; }
+        int32_t len, buffer, offset;
+        memcpy(&len, view, 4);
+        const unsigned char *text = view + 4;
+        if (len > 12) {
+            memcpy(&buffer, view + 8, 4);
+            memcpy(&offset, view + 12, 4);
+            if (len < 0 || buffer < 0 || buffer >= n_data || offset < 0 || (Py_ssize_t)offset + len > buffers[buffer].len) {
+                PyErr_SetString(PyExc_ValueError, "encode: a view points outside its data buffer");
+                goto done;
+            }
+            text = (const unsigned char *)buffers[buffer].buf + offset;
+        }
+        uint64_t hash = 14695981039346656037ull;  /* FNV-1a */
+        for (int32_t k = 0; k < len; k++) hash = (hash ^ text[k]) * 1099511628211ull;
+        size_t at = (size_t)hash & (cap - 1);
+        while (slots[at] >= 0) {
+            struct entry *e = &entries[slots[at]];
+            if (e->hash == hash && e->len == (uint32_t)len && !memcmp(e->p, text, (size_t)len)) break;
+            at = (at + 1) & (cap - 1);
+        }
+        if (slots[at] < 0) {
+            if (n_distinct + 1 > cap / 2) {  /* keep the table at most half full: grow and re-place */
+                size_t bigger = cap * 2;
+                int32_t *more = malloc(bigger * sizeof *more);
+                void *grown = realloc(entries, (bigger / 2) * sizeof *entries);
+                if (!more || !grown) { free(more); if (grown) entries = grown; PyErr_NoMemory(); goto done; }
+                entries = grown;
+                memset(more, -1, bigger * sizeof *more);
+                for (size_t d = 0; d < n_distinct; d++) {
+                    size_t to = (size_t)entries[d].hash & (bigger - 1);
+                    while (more[to] >= 0) to = (to + 1) & (bigger - 1);
+                    more[to] = (int32_t)d;
+                }
+                free(slots);
+                slots = more;
+                cap = bigger;
+                at = (size_t)hash & (cap - 1);
+                while (slots[at] >= 0) at = (at + 1) & (cap - 1);
+            }
+            entries[n_distinct] = (struct entry){text, (uint32_t)len, hash};
+            slots[at] = (int32_t)n_distinct++;
+        }
+        code[i] = slots[at];
+    }
+    if (!(distinct = PyList_New((Py_ssize_t)n_distinct))) goto done;
+    for (size_t d = 0; d < n_distinct; d++) {
+        PyObject *text = PyBytes_FromStringAndSize((const char *)entries[d].p, entries[d].len);
+        if (!text) goto done;
+        PyList_SET_ITEM(distinct, (Py_ssize_t)d, text);
+    }
+    result = PyTuple_Pack(2, codes, distinct);
+done:
+    Py_XDECREF(codes);
+    Py_XDECREF(distinct);
+    free(slots);
+    free(entries);
+    for (Py_ssize_t k = 0; k < got; k++) PyBuffer_Release(&buffers[k]);
+    free(buffers);
+    if (valid.obj) PyBuffer_Release(&valid);
+    PyBuffer_Release(&views);
+    return result;
+}
+
+#endif

@@ -1,0 +1,139 @@
+"""Columns between numpy, Arrow and polars, without the imports the convenient routes pull in.
+
+The obvious conversions each import a module on first use, and a load pays
+that inside its timed work, holding the GIL the worker threads share:
+
+* ``pl.Series(ndarray)`` checks for a masked array and imports ``numpy.ma``
+  (~35 ms);
+* ``pl.from_arrow`` and pyarrow's ``flatten``, ``is_null``, ``is_valid``
+  and ``dictionary_encode`` import ``pyarrow.compute`` (~30 ms, most of
+  it writing docstrings);
+* ``pa.array(ndarray)`` imports pandas (~0.2 s);
+* ``np.unique(ndarray)`` (no ``return_*`` flag) checks for a masked array
+  too (:func:`unique`).
+
+Here Arrow reaches polars through the Arrow PyCapsule interface (zero-copy,
+as ``pl.from_arrow``), numpy reaches Arrow around its own memory, and
+validity and list lengths are read from the Arrow buffers with numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+_ARROW_TYPES = {np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32(), np.dtype(np.float64): pa.float64()}
+
+
+class _Stream:
+    """An Arrow table or chunked array offered to polars as an Arrow C stream (its chunks kept)."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: pa.Table | pa.ChunkedArray) -> None:
+        self._data = data
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self._data.__arrow_c_stream__(requested_schema)
+
+
+class _Array:
+    """An Arrow array offered to polars through the Arrow C data interface."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: pa.Array) -> None:
+        self._data = data
+
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> object:
+        return self._data.__arrow_c_array__(requested_schema)
+
+
+def polars_series(array: pa.Array | pa.ChunkedArray, name: str = "") -> pl.Series:
+    """An Arrow array as a polars Series (zero-copy, like ``pl.from_arrow``)."""
+    wrapped = _Stream(array) if isinstance(array, pa.ChunkedArray) else _Array(array)
+    return pl.Series(wrapped).alias(name)  # the C interface route takes no name
+
+
+def polars_frame(table: pa.Table) -> pl.DataFrame:
+    """An Arrow table as a polars DataFrame (zero-copy, chunks kept, like ``pl.from_arrow(rechunk=False)``)."""
+    return pl.DataFrame(_Stream(table))
+
+
+def numpy_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """An int64, int32, float64 or bool numpy array as Arrow around the same memory (bools packed into
+    bits); ``valid`` marks the non-null positions."""
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if values.dtype == np.bool_:
+        return pa.Array.from_buffers(pa.bool_(), len(values), [bitmap, pa.py_buffer(np.packbits(values, bitorder="little"))])
+    if values.dtype not in _ARROW_TYPES:
+        values = values.astype(np.int64)
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(_ARROW_TYPES[values.dtype], len(values), [bitmap, pa.py_buffer(values)])
+
+
+def numpy_series(values: np.ndarray, name: str = "", valid: np.ndarray | None = None) -> pl.Series:
+    """A numpy array (int, float64 or bool) as a polars Series; ``valid`` marks the non-null positions."""
+    return polars_series(numpy_array(values, valid), name)
+
+
+def valid_mask(array: pa.Array) -> np.ndarray:
+    """Which entries of ``array`` are not null (read from its validity bitmap)."""
+    n = len(array)
+    if not array.null_count:
+        return np.ones(n, dtype=bool)
+    bitmap = array.buffers()[0]
+    if array.null_count == n or bitmap is None:
+        return np.zeros(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), count=array.offset + n, bitorder="little")
+    return bits[array.offset:].astype(bool)
+
+
+def _offsets(array: pa.ListArray) -> np.ndarray:
+    return np.frombuffer(array.buffers()[1], dtype=np.int32, count=len(array) + 1, offset=array.offset * 4)
+
+
+def list_lengths(array: pa.ListArray) -> np.ndarray:
+    """The number of elements in each list of ``array`` (0 for a null list)."""
+    lengths = np.diff(_offsets(array)).astype(np.int64)
+    if array.null_count:
+        lengths[~valid_mask(array)] = 0
+    return lengths
+
+
+def list_values(array: pa.ListArray) -> pa.Array:
+    """The elements of the lists of ``array`` in order, as ``array.flatten()`` (a zero-copy slice)."""
+    offsets = _offsets(array)
+    if array.null_count and np.diff(offsets)[~valid_mask(array)].any():
+        return array.flatten()  # a null list over elements (the parsers here never write one): pyarrow skips them
+    return array.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def list_rows(array: pa.ListArray) -> np.ndarray:
+    """For each element of :func:`list_values`, the index of the row (list) it came from.
+
+    Read from the offsets with numpy: ``value_parent_indices`` plus a
+    conversion costs ~0.2 ms per call, paid per chunk and nesting level.
+    """
+    return np.repeat(np.arange(len(array), dtype=np.int64), list_lengths(array))
+
+
+def int64s(array: pa.Array, null: int = -1) -> np.ndarray:
+    """An integer array as int64 numpy, ``null`` for nulls."""
+    if not len(array):
+        return np.empty(0, dtype=np.int64)
+    if pa.types.is_integer(array.type):
+        kind = "i" if pa.types.is_signed_integer(array.type) else "u"
+        values = np.frombuffer(array.buffers()[1], dtype=f"{kind}{array.type.bit_width // 8}",
+                               count=len(array) + array.offset)[array.offset:].astype(np.int64)
+        if array.null_count:
+            values[~valid_mask(array)] = null
+        return values
+    return polars_series(array).cast(pl.Int64).fill_null(null).to_numpy()
+
+
+def unique(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-D integer array, as ``np.unique`` (which imports ``numpy.ma``)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
