@@ -160,3 +160,24 @@ def test_long_tables_are_cached_in_parts_and_read_back_whole(tmp_path, monkeypat
     assert again.files["cached"].to_list() == [True]
     for name in ("spans", "traces", "sessions", "feedback", "problems"):
         assert getattr(again, name).equals(getattr(fresh, name)), name
+
+
+def test_the_cycle_collector_is_back_as_it_was_after_a_load(tmp_path):
+    import gc
+
+    path = tmp_path / "spans.jsonl"
+    path.write_bytes(b'{"traceId": "t", "spanId": "s", "name": "x", "startTimeUnixNano": "1", "endTimeUnixNano": "2"}\n')
+    assert gc.isenabled()
+    read_traces(path, cache=False)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_traces(path, cache=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(path.read_bytes() + b"{not json\n")
+    with pytest.raises(LoadError):
+        read_traces(bad, cache=False, strict=True)
+    assert gc.isenabled()

@@ -9,6 +9,8 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import glob
 import os
 import time
@@ -79,11 +81,30 @@ def read_traces(
         if cached is not None:
             return cached
     per_file_cache = cache_dir if len(files) > 1 else None
-    parts = [_read_one(plan, strict=strict, cache_dir=per_file_cache) for plan in plans if plan["module"]]
-    result = assemble(parts, extra_problems=extra)
+    with _collector_paused():
+        parts = [_read_one(plan, strict=strict, cache_dir=per_file_cache) for plan in plans if plan["module"]]
+        result = assemble(parts, extra_problems=extra)
     if set_key is not None:
         _cache.store_in_background(cache_dir, set_key, _tables_of(result), {"paths": [str(p) for p in files]})
     return result
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cycle collector off while a load runs, back on (if it was) after.
+
+    A load allocates few objects that could form cycles, but enough that the
+    collector runs several times, and each run walks every object the imports
+    made, holding the GIL the parse workers share: ~20 ms of a 0.8 s load of
+    100k spans. Left on its own schedule afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _SET_TABLES = ("spans", "traces", "sessions", "feedback", "problems", "files")
