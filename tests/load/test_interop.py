@@ -58,6 +58,24 @@ def test_polars_frame_and_series_are_zero_copy_views_of_arrow():
     assert _interop.polars_series(text, "s").to_list() == ["a" * 40, None, "b"]
 
 
+def _text_over(raw: bytearray) -> pa.Array:
+    """A one-string ``string_view`` array whose text is ``raw`` itself (no copy)."""
+    view = np.zeros(4, dtype=np.int32)
+    view[0] = len(raw)
+    view[1] = int.from_bytes(raw[:4], "little", signed=True)
+    return pa.Array.from_buffers(pa.string_view(), 1, [None, pa.py_buffer(view), pa.py_buffer(raw)])
+
+
+def test_polars_frames_and_series_share_the_text_memory_of_arrow():
+    """Spilled text is memory-mapped: a conversion that copied it would bring it back onto the heap."""
+    raw = bytearray(b"x" * 40)
+    array = _text_over(raw)
+    frame = _interop.polars_frame(pa.table({"t": pa.chunked_array([array])}))
+    series = _interop.polars_series(array)
+    raw[20] = ord("y")
+    assert frame["t"][0][20] == "y" and series[0][20] == "y"
+
+
 def test_int64s_fills_nulls():
     assert _interop.int64s(pa.array([4, None, -2], pa.int32()).slice(1)).tolist() == [-1, -2]
     assert _interop.int64s(pa.array([4, None], pa.uint8()), null=0).tolist() == [4, 0]

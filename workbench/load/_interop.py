@@ -57,8 +57,13 @@ def polars_series(array: pa.Array | pa.ChunkedArray, name: str = "") -> pl.Serie
 
 
 def polars_frame(table: pa.Table) -> pl.DataFrame:
-    """An Arrow table as a polars DataFrame (zero-copy, chunks kept, like ``pl.from_arrow(rechunk=False)``)."""
-    return pl.DataFrame(_Stream(table))
+    """An Arrow table as a polars DataFrame (zero-copy, chunks kept, like ``pl.from_arrow(rechunk=False)``).
+
+    Column by column: polars takes a whole table's stream as one struct column and unnests it, which
+    copied the text of memory-mapped (spilled) columns back onto the heap (+0.27x the file at 1M spans).
+    """
+    return pl.DataFrame([polars_series(column, name) for name, column in zip(table.column_names, table.columns,
+                                                                            strict=True)])
 
 
 def numpy_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
