@@ -60,7 +60,6 @@ BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block 
 MIN_BLOCK_BYTES = 16 << 20
 BLOCKS_WANTED = 10  # a smaller file is cut in about this many blocks: its memory stays in proportion
 MIN_SPLIT_BYTES = 256 << 10
-FIRST_BLOCK_BYTES = 2 << 20  # the first block is small: a worker starts on it while the main thread reads on
 # files this big keep their input/output text memory-mapped (:mod:`workbench.load._spill`): at a million spans
 # (2.6 GB) that is faster and halves the peak; at 100k (257 MB) it costs 6% of the time for 0.3x less peak
 SPILL_FROM_BYTES = 512 << 20
@@ -293,7 +292,7 @@ def _iter_blocks(source: str, data: bytes | None):
     try:
         line, offset, carry, turn = 1, 0, b"", 0
         while True:
-            wanted = len(carry) + (block_bytes if offset else min(block_bytes, FIRST_BLOCK_BYTES))
+            wanted = len(carry) + block_bytes
             if len(ring[turn]) < wanted:
                 ring[turn] = bytearray(wanted + (1 << 20))  # slack: the carried part of a line varies
             buffer, view = ring[turn], memoryview(ring[turn])
