@@ -18,7 +18,7 @@ against the full schema, so the result is always the full schema's or
 
 pyarrow's parser does not check UTF-8; :func:`valid_utf8` checks the raw
 bytes of a block it parsed, twice as fast as validating every parsed string.
-(The C scanner checks the strings it reads itself.)
+(The C scanner checks each block it reads itself: ``_utf8.h``.)
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _POOL: pa.MemoryPool | None = None
 
 _SCALAR = [("stringValue", STR), ("intValue", STR), ("doubleValue", pa.float64()),
            ("boolValue", pa.bool_()), ("bytesValue", STR)]
+SCALAR_TYPES = dict(_SCALAR)  # an attribute value's scalar fields and their types
 _ANY1 = pa.struct(_SCALAR)
 _ANY = pa.struct(_SCALAR + [
     ("arrayValue", pa.struct([("values", pa.list_(_ANY1))])),

@@ -33,6 +33,7 @@ from workbench.load._interop import (
     polars_series,
     valid_mask,
 )
+from workbench.load._otlp_arrow import SCALAR_TYPES
 from workbench.load._otlp_json import (
     EXTRA_INT_FIELDS,
     gather_index,
@@ -53,8 +54,6 @@ INT_TEXT = r"^[+-]?[0-9]{1,18}$"
 _NANOS = r"^([0-9]{1,18}|[1-8][0-9]{18})$"
 _SCALARS = ("stringValue", "intValue", "doubleValue", "boolValue")
 _SHORT = {"stringValue": "sv", "intValue": "iv", "doubleValue": "dv", "boolValue": "bv"}
-_SCALAR_TYPES = {"stringValue": pa.string_view(), "intValue": pa.string_view(), "doubleValue": pa.float64(),
-                 "boolValue": pa.bool_()}
 
 
 def _column_plan() -> dict[str, tuple[str, list[str]]]:
@@ -143,7 +142,7 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
     int_key = np.array([key in _INT_KEYS for key in distinct] + [False], dtype=bool)[key_id]
     frame = polars_frame(pa.table({
         "row": numpy_array(np.concatenate(rows) if rows else np.empty(0, np.int64)),
-        **{_SHORT[name]: pa.chunked_array(arrays, _SCALAR_TYPES[name]) for name, arrays in scalars.items()},
+        **{_SHORT[name]: pa.chunked_array(arrays, SCALAR_TYPES[name]) for name, arrays in scalars.items()},
         "nested": numpy_array(np.concatenate(nested) if nested else np.empty(0, bool)),
         "int_key": numpy_array(int_key),
     }))

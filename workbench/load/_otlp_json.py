@@ -24,12 +24,11 @@ from workbench.load._interop import (
     numpy_array,
     numpy_series,
     polars_frame,
-    polars_series,
     valid_mask,
 )
 
 EXTRA_INT_FIELDS = ("flags", "kind", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
-MAX_KEY_COLUMNS = 48  # more distinct leftover keys than this: join per row with an Arrow list kernel
+MAX_KEY_COLUMNS = 48  # more distinct leftover keys than this: join each row's pieces in a group-by
 
 
 def json_string(expr: pl.Expr) -> pl.Expr:
@@ -108,11 +107,11 @@ def _joined_per_row(rows, key_ids, literals, values, n_rows) -> pl.Series:
     mapping = dict(enumerate(literals))
     pairs = pl.DataFrame([numpy_series(key_ids, "k"), values.alias("v")]).select(
         pl.col("k").replace_strict(mapping, return_dtype=pl.String) + pl.lit(":") + pl.col("v")).to_series()
-    counts = np.bincount(rows, minlength=n_rows)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    lists = pa.LargeListArray.from_arrays(numpy_array(offsets), pairs.to_arrow().cast(pa.large_string()))
-    joined = polars_series(lists).list.join(",")
-    return pl.select(pl.when(numpy_series(counts > 0)).then(joined)).to_series()
+    per_row = pl.DataFrame([numpy_series(rows, "row"), pairs.alias("p")]).group_by("row", maintain_order=True).agg(
+        pl.col("p").str.join(",", ignore_nulls=False))
+    pos = np.full(n_rows, -1, dtype=np.int64)
+    pos[per_row["row"].to_numpy()] = np.arange(per_row.height)
+    return per_row["p"].gather(gather_index(pos))
 
 
 def resource_info(resource: pa.StructArray) -> tuple[pl.Series, pl.Series, np.ndarray]:

@@ -5,7 +5,7 @@
  * only, no surrogates, nothing beyond U+10FFFF. Where the CPU has AVX2 it runs the lookup
  * algorithm of Keiser and Lemire ("Validating UTF-8 in less than one instruction per byte",
  * Software: Practice and Experience 51(5), 2021; the simdjson / simdutf "lookup4" variant),
- * 32 bytes at a time with AVX2: three 16-entry table lookups classify each pair of adjacent
+ * 32 bytes at a time: three 16-entry table lookups classify each pair of adjacent
  * bytes, and saturating subtractions mark where a third or fourth byte must be a continuation.
  * A chunk that is all ASCII costs one compare. Elsewhere a scalar loop does the same check.
  */
