@@ -8,5 +8,6 @@ succeeds and the loader uses pyarrow alone (same results, slower).
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("workbench.load._otlp_scan", ["workbench/load/_otlp_scan.c"], optional=True,
-                             depends=["workbench/load/_utf8.h", "workbench/load/_encode.h"],
+                             depends=["workbench/load/_utf8.h", "workbench/load/_encode.h",
+                                      "workbench/load/_buffers.h"],
                              extra_compile_args=["-O2", "-std=c99"])])

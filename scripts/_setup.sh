@@ -11,9 +11,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras="${1:-}"
 stamp=".venv/.workbench-installed${extras:+-$extras}"
-# reinstalled when the metadata or the C scanner changes (the install compiles it)
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
-    || [ workbench/load/_otlp_scan.c -nt "$stamp" ]; then
+# reinstalled when the metadata or the C scanner (its source or headers) changes: the install compiles it
+changed=""
+for f in pyproject.toml setup.py workbench/load/_otlp_scan.c workbench/load/_*.h; do
+  [ -f "$f" ] && [ "$f" -nt "$stamp" ] && changed=1
+done
+if [ ! -f "$stamp" ] || [ -n "$changed" ]; then
   echo "==> installing workbench${extras:+[$extras]} into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"

@@ -52,7 +52,7 @@ import pyarrow as pa
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
 from workbench.load._interop import list_rows, list_values, numpy_series, unique
-from workbench.load._memory import settle_glibc_malloc
+from workbench.load._memory import ReusedBuffer, reused_buffer, settle_glibc_malloc
 from workbench.load._otlp_arrow import parse_block, release_parse_memory
 from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages, spill_directory
 
@@ -98,7 +98,7 @@ class _Block:
     newlines: np.ndarray
 
     @classmethod
-    def of(cls, first_line: int, offset: int, buffer: bytearray, size: int, scratch: np.ndarray) -> _Block:
+    def of(cls, first_line: int, offset: int, buffer: ReusedBuffer, size: int, scratch: np.ndarray) -> _Block:
         """The block of ``buffer[:size]``; ``scratch`` is a reused boolean buffer for :func:`_newlines`."""
         return cls(first_line, offset, memoryview(buffer)[:size], _newlines(buffer, size, scratch))
 
@@ -213,7 +213,7 @@ def _collect(part: ReaderResult, frames: list, feedback: list, problems: list) -
     problems.extend(part.problems)
 
 
-def _newlines(buffer: bytearray, size: int, scratch: np.ndarray) -> np.ndarray:
+def _newlines(buffer: ReusedBuffer, size: int, scratch: np.ndarray) -> np.ndarray:
     """Positions of the newlines in ``buffer[:size]``.
 
     Lines of spans are long (kilobytes): a ``find`` (memchr) per line is 2-3x
@@ -222,7 +222,7 @@ def _newlines(buffer: bytearray, size: int, scratch: np.ndarray) -> np.ndarray:
     to fault in on a VM).
     """
     head = min(size, 1 << 16)
-    if buffer.count(b"\n", 0, head) * LONG_LINE_BYTES <= head:
+    if np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=head) == 10) * LONG_LINE_BYTES <= head:
         found, find = [], buffer.find
         at = find(b"\n", 0, size)
         while at != -1:
@@ -287,14 +287,14 @@ def _iter_blocks(source: str, data: bytes | None):
         handle = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
         raw.seek(0)
     block_bytes = _block_bytes(_size(source, data))
-    ring: list[bytearray] = [bytearray(0)] * RING_BUFFERS
+    ring: list[ReusedBuffer] = [bytearray(0)] * RING_BUFFERS
     scratch = np.empty(block_bytes + (1 << 20), dtype=bool)
     try:
         line, offset, carry, turn = 1, 0, b"", 0
         while True:
             wanted = len(carry) + block_bytes
             if len(ring[turn]) < wanted:
-                ring[turn] = bytearray(wanted + (1 << 20))  # slack: the carried part of a line varies
+                ring[turn] = reused_buffer(wanted + (1 << 20))  # slack: the carried part of a line varies
             buffer, view = ring[turn], memoryview(ring[turn])
             turn = (turn + 1) % RING_BUFFERS
             view[: len(carry)] = carry

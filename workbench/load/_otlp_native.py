@@ -33,6 +33,10 @@ ENABLED = AVAILABLE and not os.environ.get("WORKBENCH_NO_SCANNER")
 _STRUCT, _LIST, _STRING, _INT64, _FLOAT64, _BOOL = range(6)
 _LEAVES = {pa.string_view(): _STRING, pa.int64(): _INT64, pa.float64(): _FLOAT64, pa.bool_(): _BOOL}
 _SPECS: dict[pa.Schema, tuple] = {}
+# per schema: the bytes scanned last and the size of each buffer it filled; the next block's buffers start
+# at these sizes scaled to its length (plus HINT_SLACK), so they are taken once instead of grown
+_LAST_SIZES: dict[pa.Schema, tuple[int, tuple[int, ...]]] = {}
+HINT_SLACK = 1.1
 
 
 def spec(dtype: pa.DataType) -> tuple:
@@ -55,12 +59,22 @@ def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | int | None:
         return None
     if schema not in _SPECS:
         _SPECS[schema] = spec(pa.struct(list(schema)))
-    scanned = _otlp_scan.scan(data, _SPECS[schema])
+    scanned = _otlp_scan.scan(data, _SPECS[schema], _hints(schema, len(data)))
     if scanned is None or isinstance(scanned, int):
         return scanned
     rows, buffers = scanned
+    _LAST_SIZES[schema] = (len(data), tuple(memoryview(b).nbytes for b in buffers))
     array = _assemble(pa.struct(list(schema)), rows, iter(buffers))
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(array)], schema=schema)
+
+
+def _hints(schema: pa.Schema, n_bytes: int) -> tuple[int, ...] | None:
+    """Starting sizes for the buffers of a scan of ``n_bytes``: the last scan's, in proportion."""
+    last = _LAST_SIZES.get(schema)
+    if last is None or not last[0]:
+        return None
+    scale = HINT_SLACK * n_bytes / last[0]
+    return tuple(int(size * scale) for size in last[1])
 
 
 def dictionary_encode(array: pa.Array) -> tuple[np.ndarray, list[str]]:

@@ -17,7 +17,7 @@
  * decode to is UTF-8 by construction), and only where that fails string by
  * string, so that a line with invalid UTF-8 is named like any line pyarrow refuses.
  *
- * Python API:  scan(data, spec) -> (n_rows, [buffers...]), or the 0-based row of a line only
+ * Python API:  scan(data, spec, hints=None) -> (n_rows, [buffers...]), or the 0-based row of a line only
  *              the reference reader can read, or None (let pyarrow try);  release();
  *              utf8_valid(data, scalar=False) -> bool (the block check, or its scalar fallback: for the tests);
  *              encode(views, n, data, valid): a string_view array dictionary-encoded (see below)
@@ -28,6 +28,8 @@
  *   bytes of its strings longer than 12 (each string node has its own, so a
  *   column of ids does not keep a block's text alive); int64 / float64 8-byte
  *   values; bool one byte per value.
+ *   hints: a tuple of byte counts, one per buffer in that order (the last block's sizes, scaled): each
+ *   buffer starts that big instead of growing (_buffers.h).
  *   release() frees the big buffers kept for reuse by later scans.
  *
  * Every read is bounds-checked against the end of the current line; the input
@@ -44,63 +46,12 @@
 #endif
 #include "_utf8.h"
 #include "_encode.h"
+#include "_buffers.h"
 
 enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
 #define MAX_FIELDS 32
 #define MAX_NODES 256
 #define MAX_KEY 64
-
-typedef struct { uint8_t *p; size_t len, cap; } vec;
-
-/* Freed big buffers are kept for the next blocks: fresh memory costs a page fault per 4 KiB, and on a VM
- * that is slower than the scan itself. release() gives them back (at the end of a load). */
-#define CACHED_FROM (1u << 20)
-#define CACHE_SLOTS 64
-#define CACHE_LIMIT ((size_t)256 << 20)
-static struct { void *p; size_t cap; } cache[CACHE_SLOTS];
-static size_t cached_bytes;
-static PyThread_type_lock cache_lock;
-
-static void *take(size_t want, size_t *cap) {
-    if (want >= CACHED_FROM) {
-        int best = -1;
-        PyThread_acquire_lock(cache_lock, WAIT_LOCK);
-        for (int i = 0; i < CACHE_SLOTS; i++)
-            if (cache[i].p && cache[i].cap >= want && cache[i].cap <= 4 * want
-                && (best < 0 || cache[i].cap < cache[best].cap)) best = i;
-        void *p = NULL;
-        if (best >= 0) {
-            p = cache[best].p;
-            *cap = cache[best].cap;
-            cached_bytes -= cache[best].cap;
-            cache[best].p = NULL;
-        }
-        PyThread_release_lock(cache_lock);
-        if (p) return p;
-    }
-    *cap = want;
-    return malloc(want);
-}
-
-static void give(void *p, size_t cap) {
-    if (!p) return;
-    if (cap >= CACHED_FROM) {
-        PyThread_acquire_lock(cache_lock, WAIT_LOCK);
-        if (cached_bytes + cap <= CACHE_LIMIT) {
-            for (int i = 0; i < CACHE_SLOTS; i++) {
-                if (!cache[i].p) {
-                    cache[i].p = p;
-                    cache[i].cap = cap;
-                    cached_bytes += cap;
-                    p = NULL;
-                    break;
-                }
-            }
-        }
-        PyThread_release_lock(cache_lock);
-    }
-    free(p);
-}
 
 typedef struct node {
     int kind;
@@ -126,23 +77,6 @@ typedef struct {
     long row;    /* the line being read */
     int utf8_checked;  /* the whole block is UTF-8: its strings need no check of their own */
 } scanner;
-
-static int vec_grow(vec *v, size_t extra) {
-    size_t want = v->cap ? v->cap : 4096, cap;
-    while (want < v->len + extra) want *= 2;
-    uint8_t *p = take(want, &cap);
-    if (!p) return 0;
-    if (v->len) memcpy(p, v->p, v->len);
-    give(v->p, v->cap);
-    v->p = p;
-    v->cap = cap;
-    return 1;
-}
-
-/* Room for `extra` more bytes; the common case (there is room) stays inline. */
-static inline int vec_reserve(vec *v, size_t extra) {
-    return v->len + extra <= v->cap || vec_grow(v, extra);
-}
 
 static inline int vec_push(scanner *s, vec *v, const void *item, size_t size) {
     if (!vec_reserve(v, size)) { s->failed = 2; return 0; }
@@ -599,17 +533,49 @@ static void free_nodes(scanner *s) {
     free_vec(&s->scratch);
 }
 
+/* The node's buffers in the order scan() returns them (validity; offsets/views/values; string bytes). */
+static int node_parts(node *n, vec *parts[3]) {
+    parts[0] = &n->validity;
+    parts[1] = &n->values;
+    parts[2] = &n->data;
+    return n->kind == K_STRUCT ? 1 : n->kind == K_STRING ? 3 : 2;
+}
+
+/* Each buffer starts with room for its hinted size (a tuple of byte counts in scan()'s buffer order;
+ * missing or 0: none), so that it is taken once, from the kept buffers, instead of grown. */
+static int reserve_hinted(scanner *s, PyObject *hints) {
+    if (hints == Py_None) return 1;
+    if (!PyTuple_Check(hints)) {
+        PyErr_SetString(PyExc_TypeError, "hints must be a tuple of byte counts or None");
+        return 0;
+    }
+    Py_ssize_t k = 0, n_hints = PyTuple_GET_SIZE(hints);
+    for (int i = 0; i < s->n_nodes; i++) {
+        vec *parts[3];
+        int n_parts = node_parts(&s->nodes[i], parts);
+        for (int j = 0; j < n_parts && k < n_hints; j++, k++) {
+            size_t want = PyLong_AsSize_t(PyTuple_GET_ITEM(hints, k));
+            if (want == (size_t)-1 && PyErr_Occurred()) return 0;
+            if (want && !vec_reserve(parts[j], want)) {
+                PyErr_NoMemory();
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer input;
-    PyObject *spec;
-    if (!PyArg_ParseTuple(args, "y*O", &input, &spec)) return NULL;
+    PyObject *spec, *hints = Py_None;
+    if (!PyArg_ParseTuple(args, "y*O|O", &input, &spec, &hints)) return NULL;
     scanner *s = calloc(1, sizeof(scanner));
     if (!s) {
         PyBuffer_Release(&input);
         return PyErr_NoMemory();
     }
     node *root = build_node(s, spec);
-    if (!root || root->kind != K_STRUCT || !init_offsets(s)) {
+    if (!root || root->kind != K_STRUCT || !reserve_hinted(s, hints) || !init_offsets(s)) {
         if (root && !PyErr_Occurred()) PyErr_NoMemory();
         if (!root && !PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "the root must be a struct");
         free_nodes(s);
@@ -650,9 +616,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *buffers = PyList_New(0);
     int ok = buffers != NULL;
     for (int i = 0; ok && i < s->n_nodes; i++) {
-        node *n = &s->nodes[i];
-        vec *parts[3] = {&n->validity, &n->values, &n->data};
-        int n_parts = n->kind == K_STRUCT ? 1 : n->kind == K_STRING ? 3 : 2;
+        vec *parts[3];
+        int n_parts = node_parts(&s->nodes[i], parts);
         for (int k = 0; ok && k < n_parts; k++) {
             PyObject *buffer = wrap(parts[k]);
             ok = buffer && PyList_Append(buffers, buffer) == 0;
@@ -669,13 +634,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
 }
 
 static PyObject *release(PyObject *self, PyObject *unused) {
-    PyThread_acquire_lock(cache_lock, WAIT_LOCK);
-    for (int i = 0; i < CACHE_SLOTS; i++) {
-        free(cache[i].p);
-        cache[i].p = NULL;
-    }
-    cached_bytes = 0;
-    PyThread_release_lock(cache_lock);
+    release_cache();
     Py_RETURN_NONE;
 }
 
