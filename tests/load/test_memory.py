@@ -1,4 +1,4 @@
-"""glibc malloc settings applied before big loads."""
+"""glibc malloc settings applied before big loads, and the buffers a load reuses."""
 
 import platform
 
@@ -33,3 +33,22 @@ def test_a_missing_library_is_not_an_error(monkeypatch):
 
     monkeypatch.setattr(_memory.ctypes, "CDLL", missing)
     assert _memory.settle_glibc_malloc() is False
+
+
+@pytest.mark.parametrize("size", [10, 3 << 20])
+def test_a_reused_buffer_is_zeroed_writable_and_searchable(size):
+    buffer = _memory.reused_buffer(size)
+    assert len(buffer) == size and bytes(buffer[:10]) == bytes(10) and buffer[-1] == 0
+    view = memoryview(buffer)
+    view[2:5] = b"a\nb"
+    assert buffer.find(b"\n", 0, size) == 3 and buffer.rfind(b"\n", 0, size) == 3 and buffer.rfind(b"\n", 0, 3) == -1
+
+
+def test_a_big_reused_buffer_asks_for_huge_pages_where_linux_has_them():
+    import mmap
+
+    buffer = _memory.reused_buffer(4 << 20)
+    if not hasattr(mmap, "MADV_HUGEPAGE"):
+        assert isinstance(buffer, bytearray)
+        return
+    assert isinstance(buffer, mmap.mmap)  # private and anonymous: a shared one would be shmem, never huge

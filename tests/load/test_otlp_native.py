@@ -203,3 +203,42 @@ def test_byte_mutations_of_real_lines_agree_with_pyarrow(edits):
         else:
             del data[at:at + len(chunk)]
     _agree(bytes(data))
+
+
+def _big_block(seed: int) -> bytes:
+    """~10 MB of spans: several of the scanner's buffers pass 2 MiB, where they become mappings that grow."""
+    rng = random.Random(seed)
+    spans = [_span(rng, i) for i in range(1500)]
+    for i, span in enumerate(spans):
+        span["attributes"] = span["attributes"] + [
+            {"key": "input.value", "value": {"stringValue": f"{i} " + "é漢 words " * rng.randint(250, 600)}}]
+    return _lines(*spans)
+
+
+@pytest.mark.parametrize("hint", ["none", "small", "exact", "big", "short tuple"])
+def test_buffers_that_grow_or_start_at_a_hinted_size_give_the_same_table(hint):
+    data = _big_block(5)
+    schema = _otlp_arrow.FULL["span"]
+    spec = _otlp_native.spec(pa.struct(list(schema)))
+    _otlp_native._LAST_SIZES.pop(schema, None)
+    assert _agree(data) is not None  # grown without hints: pyarrow's table
+    _, buffers = _otlp_native._otlp_scan.scan(memoryview(data), spec)
+    sizes = [memoryview(b).nbytes for b in buffers]
+    assert max(sizes) > 4 << 20  # one buffer grew through several sizes past 2 MiB
+    hints = {"none": None, "small": tuple(s // 7 for s in sizes), "exact": tuple(sizes),
+             "big": tuple(3 * s + 12345 for s in sizes), "short tuple": tuple(sizes[:5])}[hint]
+    rows, again = _otlp_native._otlp_scan.scan(memoryview(data), spec, hints)
+    assert [bytes(b) for b in again] == [bytes(b) for b in buffers]
+    assert rows == len(_split(data))
+
+
+def test_each_block_starts_from_the_last_blocks_sizes_and_reads_the_same():
+    schema = _otlp_arrow.FULL["span"]
+    _otlp_native._LAST_SIZES.pop(schema, None)
+    first = _agree(_big_block(6))
+    assert _otlp_native._hints(schema, 1000) is not None  # the next scan starts from these sizes
+    second = _agree(_big_block(7)[: 3 << 20].rsplit(b"\n", 1)[0] + b"\n")  # smaller: scaled-down hints
+    assert first.num_rows == 1500 and 0 < second.num_rows < 1500
+    with pytest.raises(TypeError, match="hints"):
+        _otlp_native._otlp_scan.scan(memoryview(_lines(_span(random.Random(1), 0))),
+                                     _otlp_native.spec(pa.struct(list(schema))), [1, 2])
