@@ -52,3 +52,8 @@ def test_a_big_reused_buffer_asks_for_huge_pages_where_linux_has_them():
         assert isinstance(buffer, bytearray)
         return
     assert isinstance(buffer, mmap.mmap)  # private and anonymous: a shared one would be shmem, never huge
+
+
+def test_huge_pages_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv(_memory.NO_HUGE_PAGES_VARIABLE, "1")
+    assert isinstance(_memory.reused_buffer(4 << 20), bytearray)

@@ -15,7 +15,8 @@
  *   whose vectors start at the size the caller hints, so that in a long load
  *   the same pages are reused block after block. release() gives them back.
  *
- * Elsewhere big vectors are plain malloc'd memory, still cached.
+ * Elsewhere big vectors are plain malloc'd memory, still cached. WORKBENCH_NO_HUGE_PAGES=1 in the
+ * environment keeps the mappings on 4 KiB pages (huge pages are fewer faults, but each is 2 MiB to clear).
  */
 #ifndef WORKBENCH_BUFFERS_H
 #define WORKBENCH_BUFFERS_H
@@ -51,7 +52,7 @@ static void *big_alloc(size_t cap) {
     void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(p, cap, MADV_HUGEPAGE); /* advice: where the kernel refuses, 4 KiB pages it is */
+    if (!getenv("WORKBENCH_NO_HUGE_PAGES")) madvise(p, cap, MADV_HUGEPAGE); /* where refused: 4 KiB pages */
 #endif
     return p;
 #else

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import mmap
+import os
 import platform
 
 M_TRIM_THRESHOLD = -1  # mallopt parameter numbers from glibc's <malloc.h>
@@ -51,13 +52,14 @@ def settle_glibc_malloc() -> bool:
 
 
 ReusedBuffer = bytearray | mmap.mmap
+NO_HUGE_PAGES_VARIABLE = "WORKBENCH_NO_HUGE_PAGES"
 _HUGE_PAGES = all(hasattr(mmap, name) for name in ("MAP_PRIVATE", "MAP_ANONYMOUS", "MADV_HUGEPAGE"))
 
 
 def reused_buffer(size: int) -> ReusedBuffer:
     """``size`` zero bytes, writable, with ``find``/``rfind`` and the buffer protocol: on huge pages
     where the system has them (see the module docstring), else a ``bytearray``."""
-    if not _HUGE_PAGES or size < 2 << 20:
+    if not _HUGE_PAGES or size < 2 << 20 or os.environ.get(NO_HUGE_PAGES_VARIABLE):
         return bytearray(size)
     try:
         buffer = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
