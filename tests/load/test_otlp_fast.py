@@ -269,6 +269,19 @@ def test_scope_attributes_are_kept(tmp_path):
     assert stats.rows_columnar == 3  # the plain scope's spans stay columnar
 
 
+def test_a_file_is_cut_in_the_blocks_wanted_not_one_more(monkeypatch):
+    """Blocks end at line ends, a part of a line short of their size: without a margin those parts add up to
+    one more, nearly empty block (a whole mapping's fixed cost, alone at the end of the load)."""
+    monkeypatch.setattr(_otlp_fast, "MIN_BLOCK_BYTES", 64 << 10)
+    rng = np.random.default_rng(3)
+    data = b"".join(b'{"x":"' + b"y" * int(n) + b'"}\n' for n in rng.integers(1000, 5000, 1000))
+    # a block's bytes are a view of a ring buffer that a later block overwrites: copied as they come
+    blocks = [(bytes(b.data), b.first_line, b.n_lines) for b in _otlp_fast._iter_blocks("mem.jsonl", data)]
+    assert len(blocks) == _otlp_fast.BLOCKS_WANTED
+    assert b"".join(block for block, _, _ in blocks) == data
+    assert [line for _, line, _ in blocks] == [1, *(np.cumsum([n for _, _, n in blocks[:-1]]) + 1).tolist()]
+
+
 @pytest.mark.parametrize("line_bytes", [3, 400, 5000])
 def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes):
     rng = np.random.default_rng(line_bytes)

@@ -166,7 +166,8 @@ def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: in
     iv_ok, sv_int = frame["iv_ok"].to_numpy(), frame["sv_int"].to_numpy()
     dv_ok = frame["dv"].is_not_null().to_numpy()
     lookup = {key: i for i, key in enumerate(distinct)}
-    order = np.argsort(key_id, kind="stable")
+    # a stable sort of narrow integers is a radix sort in numpy: 2-3x faster than sorting int64
+    order = np.argsort(key_id.astype(np.int16) if len(distinct) < np.iinfo(np.int16).max else key_id, kind="stable")
     bounds = np.searchsorted(key_id[order], np.arange(len(distinct) + 1))
     winners: dict[str, np.ndarray] = {}
     consumed = np.zeros(len(rows), dtype=bool)
@@ -270,12 +271,34 @@ def _derive(frame: pl.DataFrame) -> pl.DataFrame:
     The expressions are built once per variant (resource version or not, ids
     to lowercase or not): building them costs more GIL time than running them.
     """
-    return frame.with_columns(*_derived("_resource_version" in frame.columns), *_lowercase_ids(frame))
+    return (frame.with_columns(_SHARED).with_columns(*_derived("_resource_version" in frame.columns),
+                                                     *_lowercase_ids(frame)).drop(_SHARED_NAMES))
+
+
+def _metadata_value(key: str) -> pl.Expr:
+    """``key`` of the metadata JSON object; JSON is parsed only where the key may be (spelled out, or escaped
+    with \\u): nulls are skipped."""
+    may_hold = (pl.col("_metadata").str.contains(f'"{key}"', literal=True)
+                | pl.col("_metadata").str.contains("\\u", literal=True))
+    return pl.when(pl.col("_metadata").str.starts_with("{") & may_hold).then(pl.col("_metadata")).str.json_path_match(
+        f"$.{key}")
+
+
+# values several derived columns read: computed once, in a first step (eager expressions share nothing)
+_SHARED = [
+    pl.col("_oi_kind").str.to_uppercase().replace_strict(_KIND_UPPER, default=None, return_dtype=pl.String)
+    .alias("_oi"),
+    _metadata_value("prompt_version").alias("_meta_prompt_version"),
+    _metadata_value("app_version").alias("_meta_app_version"),
+    pl.when(pl.col("status_null")).then(0).otherwise(pl.col("code_raw").fill_null(0)).alias("_code"),
+    pl.when(pl.col("status_null")).then(None).otherwise(pl.col("message_raw")).alias("_message"),
+]
+_SHARED_NAMES = [e.meta.output_name() for e in _SHARED]
 
 
 @functools.cache
 def _derived(has_resource_version: bool) -> tuple[pl.Expr, ...]:
-    oi = pl.col("_oi_kind").str.to_uppercase().replace_strict(_KIND_UPPER, default=None, return_dtype=pl.String)
+    oi = pl.col("_oi")
     op = pl.col("_op").str.to_lowercase().replace_strict(_attrs.GENAI_OPERATIONS, default=None,
                                                          return_dtype=pl.String)
     # the name decides only when neither attribute does; other rows are nulled first (cheap to skip)
@@ -283,15 +306,9 @@ def _derived(has_resource_version: bool) -> tuple[pl.Expr, ...]:
                .str.extract(_NAME_PREFIX, 0).replace_strict(_KIND_BY_PREFIX, default="other", return_dtype=pl.String))
     start_us = pl.col("start_raw").cast(pl.Int64, strict=False) // 1000  # odd values: complex rows, dropped
     end_us = pl.col("end_raw").cast(pl.Int64, strict=False) // 1000
-    code = pl.when(pl.col("status_null")).then(0).otherwise(pl.col("code_raw").fill_null(0))
-    message = pl.when(pl.col("status_null")).then(None).otherwise(pl.col("message_raw"))
+    code, message = pl.col("_code"), pl.col("_message")
     is_error = code == 2
-    meta_ok = pl.col("_metadata").str.starts_with("{")
-    # JSON is parsed only where the key may be (spelled out, or escaped with \u): nulls are skipped
-    may_hold = {c: pl.col("_metadata").str.contains(f'"{c}"', literal=True)
-                | pl.col("_metadata").str.contains("\\u", literal=True) for c in ("prompt_version", "app_version")}
-    meta = {c: pl.when(meta_ok & may_hold[c]).then(pl.col("_metadata")).str.json_path_match(f"$.{c}")
-            for c in ("prompt_version", "app_version")}
+    meta = {c: pl.col(f"_meta_{c}") for c in ("prompt_version", "app_version")}
     odd = (pl.col("span_null") | code.is_in([0, 1, 2]).not_() | (pl.col("n_events") > 0).fill_null(False)
            | (pl.col("n_links") > 0).fill_null(False))
     for name in ("trace_id", "span_id"):
