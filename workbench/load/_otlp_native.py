@@ -97,6 +97,23 @@ def dictionary_encode(array: pa.Array) -> tuple[np.ndarray, list[str]]:
     return np.frombuffer(codes, dtype=np.int64), [text.decode() for text in distinct]
 
 
+def json_literals(array: pa.Array) -> pa.Array | None:
+    """The strings of a ``string_view`` array as JSON string literals, escaped as orjson escapes them
+    (null stays null); ``None`` without the C extension, or for another type or over 2 GiB of text."""
+    if not AVAILABLE or array.type != pa.string_view() or not len(array):
+        return None
+    buffers = array.buffers()
+    valid = valid_mask(array) if array.null_count else None
+    try:
+        views, data = _otlp_scan.json_strings(memoryview(buffers[1])[array.offset * 16:], len(array),
+                                              tuple(b for b in buffers[2:] if b is not None), valid)
+    except ValueError:  # over 2 GiB of literals: a view's offset is 32 bits
+        return None
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if valid is not None else None
+    return pa.Array.from_buffers(pa.string_view(), len(array), [bitmap, pa.py_buffer(views), pa.py_buffer(data)],
+                                 null_count=array.null_count)
+
+
 def release() -> None:
     """Free the scanner's buffers kept for reuse (at the end of a load)."""
     if AVAILABLE:

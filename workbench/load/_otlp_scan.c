@@ -20,7 +20,8 @@
  * Python API:  scan(data, spec, hints=None) -> (n_rows, [buffers...]), or the 0-based row of a line only
  *              the reference reader can read, or None (let pyarrow try);  release();
  *              utf8_valid(data, scalar=False) -> bool (the block check, or its scalar fallback: for the tests);
- *              encode(views, n, data, valid): a string_view array dictionary-encoded (see below)
+ *              encode(views, n, data, valid): a string_view array dictionary-encoded (_encode.h);
+ *              json_strings(views, n, data, valid): its strings as JSON literals (_json_text.h)
  *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
  *         (2,) string_view; (3,) int64; (4,) float64; (5,) bool.
  *   buffers: per node in depth-first order, its validity bytes (one per element)
@@ -46,6 +47,7 @@
 #endif
 #include "_utf8.h"
 #include "_encode.h"
+#include "_json_text.h"
 #include "_buffers.h"
 
 enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
@@ -652,6 +654,7 @@ static PyObject *py_utf8_valid(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"encode", encode, METH_VARARGS, "encode(views, n, data, valid) -> (codes, distinct): see the module source."},
+    {"json_strings", json_strings, METH_VARARGS, "json_strings(views, n, data, valid) -> (views, data): see _json_text.h."},
     {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data, scalar=False) -> bool: the block check the scanner runs first (scalar: the fallback)."},
     {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
     {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},
@@ -662,6 +665,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_otlp_scan", NULL, -
 
 PyMODINIT_FUNC PyInit__otlp_scan(void) {
     if (PyType_Ready(&ScanBufferType) < 0) return NULL;
+    json_text_init();
     if (!cache_lock && !(cache_lock = PyThread_allocate_lock())) return PyErr_NoMemory();
     return PyModule_Create(&module);
 }
