@@ -27,7 +27,11 @@ workbench          ``read_traces(..., cache=<fresh dir>)``: parse + flatten +
                    RSS, not in *load s*)
 workbench_cached   a second ``read_traces`` of the same file from that cache
 pandas_normalize   ``json.loads`` per line, ``pd.json_normalize`` of spans and
-                   of their attributes, pivot + join (100k only; OOM at 1M)
+                   of their attributes, pivot + join (100k only; OOM at 1M); run in
+                   every repeat, like the others, so that the line under the table
+                   (pandas / workbench, paired per repeat) compares runs made
+                   within seconds of each other: this VM's speed drifts by
+                   30-50% over minutes
 """
 
 from __future__ import annotations
@@ -287,7 +291,7 @@ def generate_messages(path: Path, spans: Path) -> Path:
 
 def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep: bool = False,
           shapes: tuple[str, ...] = ("spans", "requests", "bad")) -> str:
-    rows = []
+    rows, notes = [], []
     for n in sizes:
         paths = {"spans": workdir / f"spans_{n}.ndjson", "requests": workdir / f"requests_{n}.ndjson",
                  "bad": workdir / f"spans_{n}_bad.ndjson"}
@@ -308,8 +312,6 @@ def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep:
             for _ in range(repeat):
                 cache = tempfile.mkdtemp(prefix="wb-cache-", dir=workdir)
                 for method in methods:
-                    if method == "pandas_normalize" and results[method]:
-                        continue  # one run: it is ~20-40x slower
                     results[method].append(measure(method, path, cache if method.startswith("workbench") else "",
                                                    root))
                 shutil.rmtree(cache, ignore_errors=True)
@@ -328,6 +330,8 @@ def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep:
                     "sys": statistics.median(r["sys"] for r in ok),
                     "ratio": statistics.median(pairs) if pairs else float("nan"),
                     "rss": max(r["peak_mib"] for r in ok), "rows": ok[0]["rows"], "runs": len(ok)}, None))
+            if "pandas_normalize" in results:
+                notes.append(_paired_against_pandas(n, shape, results))
             if not keep:
                 path.unlink()
     lines = ["| spans | shape | MB | method | load s (median) | x orjson (paired) | MB/s | wall s | CPU s (sys) "
@@ -340,7 +344,18 @@ def bench(sizes: list[int], repeat: int, workdir: Path, *, root: str = "", keep:
         lines.append(f"| {n:,} | {shape} | {mb:,.0f} | {method} | {r['secs']:.2f} | {r['ratio']:.2f} | "
                      f"{mb / r['secs']:,.0f} | {r['wall']:.2f} | {r['cpu']:.1f} ({r['sys']:.1f}) | {r['rss']:,.0f} | "
                      f"{r['rss'] * 2**20 / (mb * 1e6):.2f} | {r['rows']:,} | {r['runs']} |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", *notes])
+
+
+def _paired_against_pandas(n: int, shape: str, results: dict[str, list[dict]]) -> str:
+    """How many times faster than pandas workbench loaded, repeat by repeat (each pair seconds apart)."""
+    pairs = [p["seconds"] / w["seconds"] for p, w in zip(results["pandas_normalize"], results["workbench"], strict=False)
+             if "error" not in p and "error" not in w]
+    if not pairs:
+        return f"{n:,} {shape}: no paired pandas / workbench runs"
+    runs = ", ".join(f"{ratio:.1f}x" for ratio in pairs)
+    return f"{n:,} {shape}: workbench is **{statistics.median(pairs):.1f}x** faster than pandas_normalize " \
+           f"(median of the repeats, paired: {runs})"
 
 
 def main() -> None:
