@@ -1,4 +1,5 @@
-"""JSON text built with polars kernels, for the ``attributes`` column of the columnar OTLP path.
+"""JSON text built with polars kernels (string literals by the C extension where it is built), for the
+``attributes`` column of the columnar OTLP path.
 
 The reference reader writes ``orjson.dumps(leftover_dict)``; these helpers
 write the same JSON (strings escaped exactly as orjson escapes them; numbers
