@@ -62,3 +62,20 @@ def test_values_json_is_the_same_with_and_without_the_c_literals(monkeypatch):
     with_c = values_json(elements).to_list()
     monkeypatch.setattr("workbench.load._otlp_json.json_literals", lambda array: None)
     assert values_json(elements).to_list() == with_c == ['"say \\"hi\\"\\n"', "7", orjson.dumps("東京" * 9).decode(), "true"]
+
+
+@pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C extension is not built")
+@pytest.mark.parametrize("name", ["encode", "json_strings"])
+def test_the_c_functions_over_views_check_every_view(name):
+    import struct
+
+    from workbench.load import _otlp_scan
+
+    function = getattr(_otlp_scan, name)
+    outside = struct.pack("<iiii", 20, 0, 0, 100)  # 20 bytes at offset 100 of a 10-byte buffer
+    with pytest.raises(ValueError, match="outside its data buffer"):
+        function(outside, 1, (b"x" * 10,), None)
+    with pytest.raises(ValueError, match="shorter than n"):
+        function(outside, 2, (b"x" * 10,), None)
+    with pytest.raises(ValueError, match="negative length"):
+        function(struct.pack("<iiii", -1, 0, 0, 0), 1, (), None)

@@ -12,51 +12,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_views.h"
+
 /* encode(views, n, data, valid) -> (codes, distinct): the int64 code of each of the n strings (its index
  * among the distinct strings in the order they first appear; -1 where valid, a byte per string, is 0),
- * and the distinct strings as bytes. views: n 16-byte Arrow string views; data: their data buffers. */
+ * and the distinct strings as bytes. The arguments: _views.h. */
 static PyObject *encode(PyObject *self, PyObject *args) {
-    Py_buffer views, valid = {0};
-    Py_ssize_t n;
-    PyObject *data, *valid_obj;
-    if (!PyArg_ParseTuple(args, "y*nO!O", &views, &n, &PyTuple_Type, &data, &valid_obj)) return NULL;
-    Py_ssize_t n_data = PyTuple_GET_SIZE(data);
-    Py_buffer *buffers = calloc((size_t)n_data + 1, sizeof(Py_buffer));
+    view_args a;
+    if (!views_acquire(args, "encode", &a)) return NULL;
+    Py_ssize_t n = a.n;
     PyObject *codes = NULL, *distinct = NULL, *result = NULL;
-    Py_ssize_t got = 0;
     size_t cap = 64, n_distinct = 0;
     struct entry { const unsigned char *p; uint32_t len; uint64_t hash; } *entries = NULL;
     int32_t *slots = NULL;
-    if (!buffers) { PyErr_NoMemory(); goto done; }
-    for (; got < n_data; got++)
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(data, got), &buffers[got], PyBUF_SIMPLE) < 0) goto done;
-    if (valid_obj != Py_None && PyObject_GetBuffer(valid_obj, &valid, PyBUF_SIMPLE) < 0) goto done;
-    if (n < 0 || views.len < n * 16 || (valid.obj && valid.len < n)) {
-        PyErr_SetString(PyExc_ValueError, "encode: buffers shorter than n");
-        goto done;
-    }
     if (!(codes = PyBytes_FromStringAndSize(NULL, n * 8))) goto done;
     int64_t *code = (int64_t *)PyBytes_AS_STRING(codes);
     slots = malloc(cap * sizeof *slots);
     entries = malloc((cap / 2) * sizeof *entries);
     if (!slots || !entries) { PyErr_NoMemory(); goto done; }
     memset(slots, -1, cap * sizeof *slots);
-    const unsigned char *view = views.buf;
-    const unsigned char *is_valid = valid.obj ? valid.buf : NULL;
-    for (Py_ssize_t i = 0; i < n; i++, view += 16) {
-        if (is_valid && !is_valid[i]) { code[i] = -1; continue; }
-        int32_t len, buffer, offset;
-        memcpy(&len, view, 4);
-        const unsigned char *text = view + 4;
-        if (len > 12) {
-            memcpy(&buffer, view + 8, 4);
-            memcpy(&offset, view + 12, 4);
-            if (len < 0 || buffer < 0 || buffer >= n_data || offset < 0 || (Py_ssize_t)offset + len > buffers[buffer].len) {
-                PyErr_SetString(PyExc_ValueError, "encode: a view points outside its data buffer");
-                goto done;
-            }
-            text = (const unsigned char *)buffers[buffer].buf + offset;
-        }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!view_is_valid(&a, i)) { code[i] = -1; continue; }
+        int32_t len;
+        const unsigned char *text = view_text(&a, i, &len);
+        if (!text) goto done;
         uint64_t hash = 14695981039346656037ull;  /* FNV-1a */
         for (int32_t k = 0; k < len; k++) hash = (hash ^ text[k]) * 1099511628211ull;
         size_t at = (size_t)hash & (cap - 1);
@@ -101,10 +80,7 @@ done:
     Py_XDECREF(distinct);
     free(slots);
     free(entries);
-    for (Py_ssize_t k = 0; k < got; k++) PyBuffer_Release(&buffers[k]);
-    free(buffers);
-    if (valid.obj) PyBuffer_Release(&valid);
-    PyBuffer_Release(&views);
+    views_release(&a);
     return result;
 }
 

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_views.h"
+
 /* the length of each byte once escaped (1, 2 or 6) */
 static unsigned char json_escaped_len[256];
 
@@ -49,73 +51,41 @@ static unsigned char *json_write_escaped(unsigned char *out, const unsigned char
     return out;
 }
 
-/* json_strings(views, n, data, valid) -> (views, data): the n strings of a string_view array (as in
- * encode) as JSON string literals, a string_view array of one data buffer. A null string (valid, a byte
- * per string, is 0) gets a zero view. ValueError when the literals pass 2 GiB (int32 view offsets). */
+/* json_strings(views, n, data, valid) -> (views, data): the n strings of a string_view array (arguments:
+ * _views.h) as JSON string literals, a string_view array of one data buffer. A null string gets a zero
+ * view. ValueError when the literals pass 2 GiB (int32 view offsets). */
 static PyObject *json_strings(PyObject *self, PyObject *args) {
-    Py_buffer views, valid = {0};
-    Py_ssize_t n;
-    PyObject *data, *valid_obj, *out_views = NULL, *out_data = NULL, *result = NULL;
-    if (!PyArg_ParseTuple(args, "y*nO!O", &views, &n, &PyTuple_Type, &data, &valid_obj)) return NULL;
-    Py_ssize_t n_data = PyTuple_GET_SIZE(data), got = 0;
-    Py_buffer *buffers = calloc((size_t)n_data + 1, sizeof(Py_buffer));
-    if (!buffers) { PyErr_NoMemory(); goto done; }
-    for (; got < n_data; got++)
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(data, got), &buffers[got], PyBUF_SIMPLE) < 0) goto done;
-    if (valid_obj != Py_None && PyObject_GetBuffer(valid_obj, &valid, PyBUF_SIMPLE) < 0) goto done;
-    if (n < 0 || views.len < n * 16 || (valid.obj && valid.len < n)) {
-        PyErr_SetString(PyExc_ValueError, "json_strings: buffers shorter than n");
-        goto done;
-    }
-    const unsigned char *is_valid = valid.obj ? valid.buf : NULL;
+    view_args a;
+    if (!views_acquire(args, "json_strings", &a)) return NULL;
+    Py_ssize_t n = a.n, total = 0;
+    PyObject *out_views = NULL, *out_data = NULL, *result = NULL;
     /* pass 1: where each string is, and the bytes the long literals need */
     const unsigned char **texts = malloc(((size_t)n + 1) * sizeof *texts);
-    if (!texts) { PyErr_NoMemory(); goto done; }
-    Py_ssize_t total = 0;
-    const unsigned char *view = views.buf;
-    for (Py_ssize_t i = 0; i < n; i++, view += 16) {
+    int32_t *lens = malloc(((size_t)n + 1) * sizeof *lens);
+    if (!texts || !lens) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
         texts[i] = NULL;
-        if (is_valid && !is_valid[i]) continue;
-        int32_t len, buffer, offset;
-        memcpy(&len, view, 4);
-        const unsigned char *text = view + 4;
-        if (len > 12) {
-            memcpy(&buffer, view + 8, 4);
-            memcpy(&offset, view + 12, 4);
-            if (buffer < 0 || buffer >= n_data || offset < 0 || (Py_ssize_t)offset + len > buffers[buffer].len) {
-                PyErr_SetString(PyExc_ValueError, "json_strings: a view points outside its data buffer");
-                free(texts);
-                goto done;
-            }
-            text = (const unsigned char *)buffers[buffer].buf + offset;
-        } else if (len < 0) {
-            PyErr_SetString(PyExc_ValueError, "json_strings: a negative length");
-            free(texts);
-            goto done;
-        }
-        texts[i] = text;
+        if (!view_is_valid(&a, i)) continue;
+        if (!(texts[i] = view_text(&a, i, &lens[i]))) goto done;
         Py_ssize_t quoted = 2;
-        for (int32_t k = 0; k < len; k++) quoted += json_escaped_len[text[k]];
+        for (int32_t k = 0; k < lens[i]; k++) quoted += json_escaped_len[texts[i][k]];
         if (quoted > 12) total += quoted;
     }
     if (total > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "json_strings: more than 2 GiB of text");
-        free(texts);
         goto done;
     }
     /* pass 2: the literals; short ones inline in their view */
     out_views = PyBytes_FromStringAndSize(NULL, n * 16);
     out_data = PyBytes_FromStringAndSize(NULL, total);
-    if (!out_views || !out_data) { free(texts); goto done; }
+    if (!out_views || !out_data) goto done;
     unsigned char *into = (unsigned char *)PyBytes_AS_STRING(out_views);
     unsigned char *base = (unsigned char *)PyBytes_AS_STRING(out_data), *at = base;
     unsigned char small[6 * 12 + 2];
     memset(into, 0, (size_t)n * 16);
-    view = views.buf;
-    for (Py_ssize_t i = 0; i < n; i++, view += 16, into += 16) {
+    for (Py_ssize_t i = 0; i < n; i++, into += 16) {
         if (!texts[i]) continue;
-        int32_t len;
-        memcpy(&len, view, 4);
+        int32_t len = lens[i];
         /* a literal of 12 bytes or less comes from a string of at most 10: written aside, then inlined */
         unsigned char *start = len <= 10 ? small : at;
         int32_t quoted = (int32_t)(json_write_escaped(start, texts[i], len) - start);
@@ -131,15 +101,13 @@ static PyObject *json_strings(PyObject *self, PyObject *args) {
             at = start + quoted;
         }
     }
-    free(texts);
     result = PyTuple_Pack(2, out_views, out_data);
 done:
     Py_XDECREF(out_views);
     Py_XDECREF(out_data);
-    for (Py_ssize_t k = 0; k < got; k++) PyBuffer_Release(&buffers[k]);
-    free(buffers);
-    if (valid.obj) PyBuffer_Release(&valid);
-    PyBuffer_Release(&views);
+    free(texts);
+    free(lens);
+    views_release(&a);
     return result;
 }
 

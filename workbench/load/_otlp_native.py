@@ -90,10 +90,7 @@ def dictionary_encode(array: pa.Array) -> tuple[np.ndarray, list[str]]:
     if not AVAILABLE or array.type != pa.string_view():
         encoded = array.dictionary_encode()
         return int64s(encoded.indices), encoded.dictionary.to_pylist()
-    buffers = array.buffers()
-    valid = valid_mask(array) if array.null_count else None
-    codes, distinct = _otlp_scan.encode(memoryview(buffers[1])[array.offset * 16:], len(array),
-                                        tuple(b for b in buffers[2:] if b is not None), valid)
+    codes, distinct = _otlp_scan.encode(*_view_args(array))
     return np.frombuffer(codes, dtype=np.int64), [text.decode() for text in distinct]
 
 
@@ -102,16 +99,22 @@ def json_literals(array: pa.Array) -> pa.Array | None:
     (null stays null); ``None`` without the C extension, or for another type or over 2 GiB of text."""
     if not AVAILABLE or array.type != pa.string_view() or not len(array):
         return None
-    buffers = array.buffers()
-    valid = valid_mask(array) if array.null_count else None
+    args = _view_args(array)
     try:
-        views, data = _otlp_scan.json_strings(memoryview(buffers[1])[array.offset * 16:], len(array),
-                                              tuple(b for b in buffers[2:] if b is not None), valid)
+        views, data = _otlp_scan.json_strings(*args)
     except ValueError:  # over 2 GiB of literals: a view's offset is 32 bits
         return None
+    valid = args[3]
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if valid is not None else None
     return pa.Array.from_buffers(pa.string_view(), len(array), [bitmap, pa.py_buffer(views), pa.py_buffer(data)],
                                  null_count=array.null_count)
+
+
+def _view_args(array: pa.Array) -> tuple:
+    """A ``string_view`` array as the C functions over views take it: ``(views, n, data buffers, valid)``."""
+    buffers = array.buffers()
+    return (memoryview(buffers[1])[array.offset * 16:], len(array), tuple(b for b in buffers[2:] if b is not None),
+            valid_mask(array) if array.null_count else None)
 
 
 def release() -> None:

@@ -1,0 +1,76 @@
+/*
+ * The arguments of the scanner module's functions over an Arrow string_view array (_encode.h,
+ * _json_text.h): (views, n, data, valid): n 16-byte views, the tuple of their data buffers, and a
+ * byte per string (0: null) or None. The buffers are untrusted: every view is bounds-checked.
+ */
+#ifndef WORKBENCH_VIEWS_H
+#define WORKBENCH_VIEWS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    Py_buffer views, valid;  /* valid.obj is NULL when every string is valid */
+    Py_buffer *data;
+    Py_ssize_t n, n_data, got;
+    const char *who;  /* the function's name, for errors */
+} view_args;
+
+static void views_release(view_args *a) {
+    for (Py_ssize_t k = 0; k < a->got; k++) PyBuffer_Release(&a->data[k]);
+    free(a->data);
+    a->data = NULL;
+    a->got = 0;
+    if (a->valid.obj) PyBuffer_Release(&a->valid);
+    if (a->views.obj) PyBuffer_Release(&a->views);
+}
+
+/* 1 with every buffer held (release with views_release), 0 with an exception set (nothing held) */
+static int views_acquire(PyObject *args, const char *who, view_args *a) {
+    PyObject *data, *valid_obj;
+    memset(a, 0, sizeof *a);
+    a->who = who;
+    if (!PyArg_ParseTuple(args, "y*nO!O", &a->views, &a->n, &PyTuple_Type, &data, &valid_obj)) return 0;
+    a->n_data = PyTuple_GET_SIZE(data);
+    if (!(a->data = calloc((size_t)a->n_data + 1, sizeof(Py_buffer)))) { PyErr_NoMemory(); goto fail; }
+    for (; a->got < a->n_data; a->got++)
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(data, a->got), &a->data[a->got], PyBUF_SIMPLE) < 0) goto fail;
+    if (valid_obj != Py_None && PyObject_GetBuffer(valid_obj, &a->valid, PyBUF_SIMPLE) < 0) goto fail;
+    if (a->n < 0 || a->views.len < a->n * 16 || (a->valid.obj && a->valid.len < a->n)) {
+        PyErr_Format(PyExc_ValueError, "%s: buffers shorter than n", who);
+        goto fail;
+    }
+    return 1;
+fail:
+    views_release(a);
+    return 0;
+}
+
+/* Whether string i is not null. */
+static inline int view_is_valid(const view_args *a, Py_ssize_t i) {
+    return !a->valid.obj || ((const unsigned char *)a->valid.buf)[i];
+}
+
+/* The bytes of string i and their length; NULL with a ValueError when its view points outside its buffer. */
+static const unsigned char *view_text(const view_args *a, Py_ssize_t i, int32_t *len) {
+    const unsigned char *view = (const unsigned char *)a->views.buf + i * 16;
+    int32_t buffer, offset;
+    memcpy(len, view, 4);
+    if (*len < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: a negative length", a->who);
+        return NULL;
+    }
+    if (*len <= 12) return view + 4;
+    memcpy(&buffer, view + 8, 4);
+    memcpy(&offset, view + 12, 4);
+    if (buffer < 0 || buffer >= a->n_data || offset < 0 || (Py_ssize_t)offset + *len > a->data[buffer].len) {
+        PyErr_Format(PyExc_ValueError, "%s: a view points outside its data buffer", a->who);
+        return NULL;
+    }
+    return (const unsigned char *)a->data[buffer].buf + offset;
+}
+
+#endif
