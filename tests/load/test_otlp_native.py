@@ -181,6 +181,31 @@ def test_any_mix_of_fields_and_value_types_agrees_with_pyarrow(records):
     _agree(_lines(*(json.dumps(r).encode() for r in records)))
 
 
+def test_fields_few_rows_have_are_nulls_elsewhere_and_fields_no_row_has_are_not_written():
+    ids = {"traceId": "a" * 32, "spanId": "b" * 16}
+    data = _lines(
+        ids,
+        {**ids, "status": None, "events": None, "attributes": [{"key": "n", "value": {"intValue": "1"}}]},
+        {**ids, "attributes": [{"key": "s", "value": {"stringValue": "x"}}, *NESTED]},  # nested values: one row
+        ids,
+        {**ids, "events": [{"name": "e", "attributes": [{"key": "d", "value": {"doubleValue": 1.5}}]}, {"name": "f"}]},
+        {**ids, "status": {"code": 2}, "attributes": [], "droppedLinksCount": 3},  # the last row's fields
+    )
+    table = _agree(data)
+    assert isinstance(table, pa.Table) and table.num_rows == 6
+    schema = _otlp_arrow.FULL["span"]
+    _, buffers = _otlp_native._otlp_scan.scan(memoryview(data), _otlp_native.spec(pa.struct(list(schema))))
+    start = {}
+    at = 1  # the root's validity comes first
+    for field in schema:
+        start[field.name] = (at, at + _otlp_native._buffer_count(field.type))
+        at = start[field.name][1]
+    assert at == len(buffers)
+    written = {name: [buffers[i] is not None for i in range(*span)] for name, span in start.items()}
+    assert not any(written["links"]) and not any(written["traceState"])  # no row has them
+    assert written["events"][0] and written["status"][0] and written["droppedLinksCount"] == [True, True]
+
+
 MUTABLE = _lines(*(_span(random.Random(5), i) for i in range(6)), *(
     {"traceId": "e" * 32, "spanId": "f" * 16, "name": "with events", "events": [{"name": "x", "attributes": NESTED}],
      "attributes": NESTED} for _ in range(2)))
@@ -223,12 +248,12 @@ def test_buffers_that_grow_or_start_at_a_hinted_size_give_the_same_table(hint):
     _otlp_native._LAST_SIZES.pop(schema, None)
     assert _agree(data) is not None  # grown without hints: pyarrow's table
     _, buffers = _otlp_native._otlp_scan.scan(memoryview(data), spec)
-    sizes = [memoryview(b).nbytes for b in buffers]
+    sizes = [0 if b is None else memoryview(b).nbytes for b in buffers]
     assert max(sizes) > 4 << 20  # one buffer grew through several sizes past 2 MiB
     hints = {"none": None, "small": tuple(s // 7 for s in sizes), "exact": tuple(sizes),
              "big": tuple(3 * s + 12345 for s in sizes), "short tuple": tuple(sizes[:5])}[hint]
     rows, again = _otlp_native._otlp_scan.scan(memoryview(data), spec, hints)
-    assert [bytes(b) for b in again] == [bytes(b) for b in buffers]
+    assert [b and bytes(b) for b in again] == [b and bytes(b) for b in buffers]
     assert rows == len(_split(data))
 
 

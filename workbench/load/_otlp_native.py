@@ -63,7 +63,7 @@ def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | int | None:
     if scanned is None or isinstance(scanned, int):
         return scanned
     rows, buffers = scanned
-    _LAST_SIZES[schema] = (len(data), tuple(memoryview(b).nbytes for b in buffers))
+    _LAST_SIZES[schema] = (len(data), tuple(0 if b is None else memoryview(b).nbytes for b in buffers))
     array = _assemble(pa.struct(list(schema)), rows, iter(buffers))
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(array)], schema=schema)
 
@@ -124,8 +124,14 @@ def release() -> None:
 
 
 def _assemble(dtype: pa.DataType, length: int, buffers) -> pa.Array:
-    """One node's array from the scanner's buffers (in its depth-first order), children first consumed."""
-    valid = np.frombuffer(next(buffers), dtype=np.uint8)
+    """One node's array from the scanner's buffers (in its depth-first order), children first consumed;
+    all nulls where the scanner wrote nothing (``None`` buffers: a field no row of the block has)."""
+    first = next(buffers)
+    if first is None:
+        for _ in range(_buffer_count(dtype) - 1):
+            next(buffers)
+        return pa.nulls(length, dtype)
+    valid = np.frombuffer(first, dtype=np.uint8)
     nulls = length - int(np.count_nonzero(valid))
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     if pa.types.is_struct(dtype):
@@ -144,3 +150,12 @@ def _assemble(dtype: pa.DataType, length: int, buffers) -> pa.Array:
         packed = np.packbits(np.frombuffer(values, dtype=np.uint8), bitorder="little")
         return pa.Array.from_buffers(dtype, length, [bitmap, pa.py_buffer(packed)], null_count=nulls)
     return pa.Array.from_buffers(dtype, length, [bitmap, pa.py_buffer(values)], null_count=nulls)
+
+
+def _buffer_count(dtype: pa.DataType) -> int:
+    """How many buffers the scanner hands back for a node of ``dtype`` and the nodes under it."""
+    if pa.types.is_struct(dtype):
+        return 1 + sum(_buffer_count(dtype.field(i).type) for i in range(dtype.num_fields))
+    if pa.types.is_list(dtype):
+        return 2 + _buffer_count(dtype.value_type)
+    return 3 if dtype == pa.string_view() else 2

@@ -12,14 +12,14 @@
  * and scans the rest. For what pyarrow might still take (NaN, Infinity, numbers
  * it rounds to zero or infinity, huge strings), it says nothing and the caller
  * parses the block with pyarrow. So it never changes a result; it only makes
- * the common case fast. Strings are checked to be UTF-8: the whole block in one
- * vector pass first (_utf8.h; outside strings JSON is ASCII, and what escapes
- * decode to is UTF-8 by construction), and only where that fails string by
- * string, so that a line with invalid UTF-8 is named like any line pyarrow refuses.
+ * the common case fast. A string holding a byte >= 0x80 is checked to be UTF-8
+ * (_utf8.h, a vector pass over its bytes); an ASCII string needs no check, nor
+ * does what escapes decode to, and outside strings JSON is ASCII. So a line with
+ * invalid UTF-8 is named like any line pyarrow refuses.
  *
  * Python API:  scan(data, spec, hints=None) -> (n_rows, [buffers...]), or the 0-based row of a line only
  *              the reference reader can read, or None (let pyarrow try);  release();
- *              utf8_valid(data, scalar=False) -> bool (the block check, or its scalar fallback: for the tests);
+ *              utf8_valid(data, scalar=False) -> bool (the strings' check, or its scalar fallback: for the tests);
  *              encode(views, n, data, valid): a string_view array dictionary-encoded (_encode.h);
  *              json_strings(views, n, data, valid): its strings as JSON literals (_json_text.h)
  *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
@@ -28,7 +28,8 @@
  *   then: struct nothing; list int32 offsets; string 16-byte views and the
  *   bytes of its strings longer than 12 (each string node has its own, so a
  *   column of ids does not keep a block's text alive); int64 / float64 8-byte
- *   values; bool one byte per value.
+ *   values; bool one byte per value. A struct field that no row of the block has (nor a null for it) is
+ *   not written: each buffer of it and of the nodes under it is None.
  *   hints: a tuple of byte counts, one per buffer in that order (the last block's sizes, scaled): each
  *   buffer starts that big instead of growing (_buffers.h).
  *   release() frees the big buffers kept for reuse by later scans.
@@ -65,6 +66,7 @@ typedef struct node {
     vec values;  /* offsets, views or values */
     vec data;    /* strings: the bytes of those longer than 12 */
     size_t length;
+    int absent;  /* finish(): a struct field no row of the block has; its buffers are not handed back */
     /* structs: the field that followed field i - 1 last time (index 0: the first field): lines repeat
      * their key order, so the guess nearly always holds and the names are not searched */
     int8_t follows[MAX_FIELDS + 1];
@@ -77,7 +79,6 @@ typedef struct {
     vec scratch;  /* keys are decoded here */
     int failed;  /* 1: a line only the reference reader can read; 2: out of memory; 3: pyarrow may take it */
     long row;    /* the line being read */
-    int utf8_checked;  /* the whole block is UTF-8: its strings need no check of their own */
 } scanner;
 
 static inline int vec_push(scanner *s, vec *v, const void *item, size_t size) {
@@ -97,7 +98,10 @@ static inline void skip_ws(scanner *s) {
 
 /* --- building nodes ------------------------------------------------------------------------------- */
 
-static int append_null(scanner *s, node *n);
+/* Nulls are written lazily: a struct's row leaves the fields it lacks alone, and a field is brought up
+ * to its struct's length with nulls, in one go, only when a value comes (pad_to) or at the end of the
+ * scan (finish). A field that never gets a value in the block is not written at all: the scan hands back
+ * None for its buffers and the caller makes an all-null array of it. */
 
 static int push_valid(scanner *s, node *n, uint8_t valid) {
     if (!vec_push(s, &n->validity, &valid, 1)) return 0;
@@ -105,23 +109,49 @@ static int push_valid(scanner *s, node *n, uint8_t valid) {
     return 1;
 }
 
-static int append_null(scanner *s, node *n) {
-    static const uint8_t zeros[16] = {0};
-    switch (n->kind) {
-    case K_STRUCT:
-        for (int i = 0; i < n->n_children; i++)
-            if (!append_null(s, n->children[i])) return 0;
-        break;
-    case K_LIST: {
-        int32_t last = n->values.len ? ((int32_t *)n->values.p)[n->values.len / 4 - 1] : 0;
-        if (!vec_push(s, &n->values, &last, 4)) return 0;
-        break;
+/* Nulls up to `length` elements (a struct's own fields are padded later, when they are written or
+ * finished). */
+static int pad_to(scanner *s, node *n, size_t length) {
+    if (n->length >= length) return 1;
+    size_t k = length - n->length, width = n->kind == K_STRING ? 16 : n->kind == K_LIST ? 4
+                                          : (n->kind == K_INT64 || n->kind == K_FLOAT64) ? 8 : n->kind == K_BOOL;
+    if (!vec_reserve(&n->validity, k) || !vec_reserve(&n->values, k * width)) { s->failed = 2; return 0; }
+    memset(n->validity.p + n->validity.len, 0, k);
+    n->validity.len += k;
+    if (n->kind == K_LIST) {
+        int32_t last = ((int32_t *)n->values.p)[n->values.len / 4 - 1];
+        int32_t *offsets = (int32_t *)(n->values.p + n->values.len);
+        for (size_t i = 0; i < k; i++) offsets[i] = last;
+    } else {
+        memset(n->values.p + n->values.len, 0, k * width);
     }
-    case K_STRING: if (!vec_push(s, &n->values, zeros, 16)) return 0; break;
-    case K_INT64: case K_FLOAT64: if (!vec_push(s, &n->values, zeros, 8)) return 0; break;
-    case K_BOOL: if (!vec_push(s, &n->values, zeros, 1)) return 0; break;
+    n->values.len += k * width;
+    n->length = length;
+    return 1;
+}
+
+static inline int append_null(scanner *s, node *n) { return pad_to(s, n, n->length + 1); }
+
+static void mark_absent(node *n) {
+    n->absent = 1;
+    for (int i = 0; i < n->n_children; i++) mark_absent(n->children[i]);
+}
+
+/* Every field of every struct brought to its struct's length, except the fields that never got a value
+ * (n->absent: left unwritten). */
+static int finish(scanner *s, node *n) {
+    for (int i = 0; i < n->n_children; i++) {
+        node *child = n->children[i];
+        if (n->kind == K_STRUCT) {
+            if (!child->length && n->length) {
+                mark_absent(child);
+                continue;
+            }
+            if (!pad_to(s, child, n->length)) return 0;
+        }
+        if (!finish(s, child)) return 0;
     }
-    return push_valid(s, n, 0);
+    return 1;
 }
 
 /* --- strings ------------------------------------------------------------------------------------- */
@@ -172,7 +202,7 @@ static long read_string(scanner *s, unsigned char *out) {
         unsigned char c = *p;
         if (c == '"') {
             s->p = p + 1;
-            if (high && !s->utf8_checked && !utf8_valid_scalar(out, (size_t)(o - out))) return -1;
+            if (high && !utf8_valid(out, (size_t)(o - out))) return -1;
             return (long)(o - out);
         }
         if (c < 0x20) return -1;
@@ -368,14 +398,12 @@ static int parse_struct(scanner *s, node *n) {
             if (s->p >= s->end || *s->p != ':') return fail(s);
             s->p++;
             skip_ws(s);
-            if (!parse_value(s, n->children[field])) return 0;
+            if (!pad_to(s, n->children[field], n->length) || !parse_value(s, n->children[field])) return 0;
             int more = next_or_close(s, '}');
             if (more < 0) return fail(s);
             if (!more) break;
         }
     }
-    for (int i = 0; i < n->n_children; i++)
-        if (!(seen & (1u << i)) && !append_null(s, n->children[i])) return 0;
     return push_valid(s, n, 1);
 }
 
@@ -588,8 +616,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     long rows = 0;
     Py_BEGIN_ALLOW_THREADS
     const unsigned char *at = input.buf, *stop = at + input.len;
-    /* one vector pass over the block; where it fails, each string is checked so that the line is named */
-    s->utf8_checked = utf8_valid(at, (size_t)input.len);
     while (!s->failed && at < stop) {
         const unsigned char *newline = memchr(at, '\n', (size_t)(stop - at));
         s->row = rows;
@@ -604,6 +630,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         rows++;
         at = newline ? newline + 1 : stop;
     }
+    if (!s->failed) finish(s, root);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&input);
     if (s->failed) {
@@ -621,7 +648,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         vec *parts[3];
         int n_parts = node_parts(&s->nodes[i], parts);
         for (int k = 0; ok && k < n_parts; k++) {
-            PyObject *buffer = wrap(parts[k]);
+            PyObject *buffer = s->nodes[i].absent ? Py_NewRef(Py_None) : wrap(parts[k]);
             ok = buffer && PyList_Append(buffers, buffer) == 0;
             Py_XDECREF(buffer);
         }
@@ -655,7 +682,7 @@ static PyObject *py_utf8_valid(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"encode", encode, METH_VARARGS, "encode(views, n, data, valid) -> (codes, distinct): see the module source."},
     {"json_strings", json_strings, METH_VARARGS, "json_strings(views, n, data, valid) -> (views, data): see _json_text.h."},
-    {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data, scalar=False) -> bool: the block check the scanner runs first (scalar: the fallback)."},
+    {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data, scalar=False) -> bool: the check a string with a byte >= 0x80 gets (scalar: the fallback)."},
     {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
     {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},
     {NULL, NULL, 0, NULL},
