@@ -1,12 +1,13 @@
 """The JSON text the columnar OTLP path writes equals orjson's, character for character."""
 
+import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
 import pytest
 
 from workbench.load import _otlp_native
-from workbench.load._otlp_json import json_string, values_json
+from workbench.load._otlp_json import json_objects, json_string, values_json
 
 EVERY_BMP_START = [chr(i) for i in range(0x3000)]  # all control characters, ASCII, Latin, CJK start
 ODD = ["", "\U0001F600", "a\u2028b", "\ue000", "\uffff", "\U0010ffff", "\\/", "</script>", 'say "hi"\n']
@@ -79,3 +80,55 @@ def test_the_c_functions_over_views_check_every_view(name):
         function(outside, 2, (b"x" * 10,), None)
     with pytest.raises(ValueError, match="negative length"):
         function(struct.pack("<iiii", -1, 0, 0, 0), 1, (), None)
+
+
+def _objects(rows, key_ids, keys, values, n_rows, tail=()) -> list:
+    return json_objects(np.array(rows, dtype=np.int64), np.array(key_ids, dtype=np.int64),
+                        [orjson.dumps(k).decode() for k in keys], pl.Series(values, dtype=pl.String), n_rows,
+                        tail=[pl.Series(t, dtype=pl.String) for t in tail]).to_list()
+
+
+def test_json_objects_hold_each_rows_keys_once_with_their_last_value_then_the_tail(monkeypatch):
+    keys = ["a", "b", "long.key.name", "c"]
+    rows, key_ids = [0, 0, 0, 2, 2, 2, 2, 4], [1, 0, 1, 2, 3, 2, 0, 3]
+    values = ['"x"', "1", '"y"', '"' + "v" * 30 + '"', "true", "2.5", None, '"é"']
+    tail = [[None, '"otel.kind":3', '"otel.kind":1', None, None], ['"t":"z"', None, None, None, None]]
+    got = _objects(rows, key_ids, keys, values, 5, tail)
+    assert got[1] == '{"otel.kind":3}' and got[3] is None  # a row with only a tail piece; one with nothing
+    parsed = [None if text is None else orjson.loads(text) for text in got]
+    assert parsed == [{"b": "y", "a": 1, "t": "z"}, {"otel.kind": 3}, {"long.key.name": 2.5, "c": True, "otel.kind": 1},
+                      None, {"c": "é"}]  # a null value leaves its key out
+    if _otlp_native.AVAILABLE:  # the C objects keep each row's own key order, as a dict does
+        assert got[0] == '{"b":"y","a":1,"t":"z"}'
+    monkeypatch.setattr("workbench.load._otlp_json.native_json_objects", lambda *args: None)
+    assert [None if t is None else orjson.loads(t) for t in _objects(rows, key_ids, keys, values, 5, tail)] == parsed
+
+
+@pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C extension is not built")
+def test_json_objects_in_c_keep_short_objects_in_their_view_and_long_ones_in_the_buffer():
+    # {"k":1} is 7 bytes, {"k":12345} 11, {"k":1234567} 13: inline below and at 12 bytes, in the buffer above
+    values = ["1", "12345", "123456", "1234567", '"' + "w" * 5000 + '"']
+    got = _objects(range(5), [0] * 5, ["k"], values, 6)
+    assert got == ['{"k":' + v + "}" for v in values] + [None]
+
+
+@pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C extension is not built")
+def test_json_objects_in_c_refuse_what_does_not_fit():
+    from workbench.load import _otlp_scan
+
+    empty = (b"", 0, (), None)
+    one = (b"\x01\x00\x00\x001" + b"\x00" * 11, 1, (), None)  # one inline view: "1"
+    rows, key = np.array([0], dtype=np.int64), np.array([0], dtype=np.int64)
+    with pytest.raises(ValueError, match="out of order"):
+        _otlp_scan.json_objects(np.array([1, 0], dtype=np.int64), np.array([0, 0], dtype=np.int64), (b'"k":',),
+                                (one[0] * 2, 2, (), None), (), 2)
+    with pytest.raises(ValueError, match="out of range"):
+        _otlp_scan.json_objects(rows, np.array([3], dtype=np.int64), (b'"k":',), one, (), 1)
+    with pytest.raises(ValueError, match="out of range"):
+        _otlp_scan.json_objects(rows, key, (b'"k":',), one, (), 0)  # row 0 of no rows
+    with pytest.raises(ValueError, match="differ in length"):
+        _otlp_scan.json_objects(rows, key, (b'"k":',), empty, (), 1)
+    with pytest.raises(ValueError, match="not n_rows long"):
+        _otlp_scan.json_objects(rows, key, (b'"k":',), one, (empty,), 1)
+    with pytest.raises(ValueError, match="outside its data buffer"):
+        _otlp_scan.json_objects(rows, key, (b'"k":',), (b"\x14" + b"\x00" * 15, 1, (b"x",), None), (), 1)

@@ -29,6 +29,7 @@ from workbench.load._interop import (
     valid_mask,
 )
 from workbench.load._otlp_native import json_literals
+from workbench.load._otlp_native import json_objects as native_json_objects
 
 EXTRA_INT_FIELDS = ("flags", "kind", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
 MAX_KEY_COLUMNS = 48  # more distinct leftover keys than this: join each row's pieces in a group-by
@@ -84,9 +85,19 @@ def json_objects(rows: np.ndarray, key_ids: np.ndarray, literals: list[str], val
     ``rows`` is ascending; ``literals[key_id]`` is the key as a JSON string;
     ``tail`` holds extra pieces per row (null where absent), appended in order.
     A row with nothing is null. A key repeated in one row keeps its last value.
-    Keys come in the order they first appear. Every ``"key":value`` piece is
-    built and gathered in one go, then cut into one column per key.
+
+    The C extension writes each object once, its keys in the order they
+    first appear in the row (the reference reader's dict order). Without it,
+    keys come in the order they first appear in the block: every
+    ``"key":value`` piece is built and gathered in one go, cut into one
+    column per key, and the columns are joined per row.
     """
+    tail = [piece for piece in tail if piece.null_count() < len(piece)]
+    arrow = [s.to_arrow(compat_level=pl.CompatLevel.newest()) for s in (values, *tail)]
+    built = native_json_objects(rows, key_ids, [(literal + ":").encode() for literal in literals], arrow[0],
+                                arrow[1:], n_rows)
+    if built is not None:
+        return polars_series(built)
     parts: list[pl.Series] = []
     if len(rows):
         distinct, first = np.unique(key_ids, return_index=True)

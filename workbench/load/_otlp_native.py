@@ -110,8 +110,30 @@ def json_literals(array: pa.Array) -> pa.Array | None:
                                  null_count=array.null_count)
 
 
+def json_objects(rows: np.ndarray, key_ids: np.ndarray, prefixes: list[bytes], values: pa.Array,
+                 tails: list[pa.Array], n_rows: int) -> pa.Array | None:
+    """One JSON object per row, written by the C extension (``_json_objects.h``): element ``i`` is the
+    piece ``prefixes[key_ids[i]] + values[i]`` of row ``rows[i]`` (ascending); each row's keys come in the
+    order they first appear in it, each once with its last value, then the row's ``tails`` pieces (null:
+    none). A row with no piece is null. ``None`` without the extension, for another type than
+    ``string_view``, or past 2 GiB of text."""
+    arrays = [values, *tails]
+    if not AVAILABLE or any(a.type != pa.string_view() for a in arrays):
+        return None
+    try:
+        views, data, bitmap, nulls = _otlp_scan.json_objects(
+            np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(key_ids, dtype=np.int64),
+            tuple(prefixes), _view_args(values), tuple(_view_args(t) for t in tails), n_rows)
+    except ValueError:  # over 2 GiB of text: a view's offset is 32 bits
+        return None
+    return pa.Array.from_buffers(pa.string_view(), n_rows, [pa.py_buffer(bitmap) if nulls else None,
+                                                            pa.py_buffer(views), pa.py_buffer(data)], null_count=nulls)
+
+
 def _view_args(array: pa.Array) -> tuple:
     """A ``string_view`` array as the C functions over views take it: ``(views, n, data buffers, valid)``."""
+    if not len(array):
+        return b"", 0, (), None
     buffers = array.buffers()
     return (memoryview(buffers[1])[array.offset * 16:], len(array), tuple(b for b in buffers[2:] if b is not None),
             valid_mask(array) if array.null_count else None)

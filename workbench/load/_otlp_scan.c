@@ -21,7 +21,8 @@
  *              the reference reader can read, or None (let pyarrow try);  release();
  *              utf8_valid(data, scalar=False) -> bool (the strings' check, or its scalar fallback: for the tests);
  *              encode(views, n, data, valid): a string_view array dictionary-encoded (_encode.h);
- *              json_strings(views, n, data, valid): its strings as JSON literals (_json_text.h)
+ *              json_strings(views, n, data, valid): its strings as JSON literals (_json_text.h);
+ *              json_objects(rows, key_ids, prefixes, values, tails, n_rows): pieces joined per row (_json_objects.h)
  *   spec: nested tuples. (0, ((name, child), ...)) struct; (1, child) list;
  *         (2,) string_view; (3,) int64; (4,) float64; (5,) bool.
  *   buffers: per node in depth-first order, its validity bytes (one per element)
@@ -49,6 +50,7 @@
 #include "_utf8.h"
 #include "_encode.h"
 #include "_json_text.h"
+#include "_json_objects.h"
 #include "_buffers.h"
 
 enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
@@ -682,6 +684,7 @@ static PyObject *py_utf8_valid(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"encode", encode, METH_VARARGS, "encode(views, n, data, valid) -> (codes, distinct): see the module source."},
     {"json_strings", json_strings, METH_VARARGS, "json_strings(views, n, data, valid) -> (views, data): see _json_text.h."},
+    {"json_objects", json_objects, METH_VARARGS, "json_objects(rows, key_ids, prefixes, values, tails, n_rows) -> (views, data, bitmap, null_count): see _json_objects.h."},
     {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data, scalar=False) -> bool: the check a string with a byte >= 0x80 gets (scalar: the fallback)."},
     {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
     {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},
