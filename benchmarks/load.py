@@ -171,27 +171,23 @@ def run_parse_only(path: str, _cache: str) -> int:
     import polars  # noqa: F401 - every load imports it
     import pyarrow as pa
 
+    from workbench.load._blocks import iter_blocks
     from workbench.load._otlp_arrow import parse_block
-    from workbench.load._otlp_fast import PARSE_WORKERS, _block_bytes
+    from workbench.load._otlp_fast import PARSE_WORKERS
 
-    block_bytes = _block_bytes(os.path.getsize(path))
-    rows, pending = 0, deque()
-    with open(path, "rb") as handle, ThreadPoolExecutor(PARSE_WORKERS) as pool:
+    with open(path, "rb") as handle:
         shape = "request" if b'"resourceSpans"' in handle.readline()[:4096] else "span"
-        handle.seek(0)
-        carry = b""
-        while True:
-            chunk = handle.read(block_bytes)
-            data = carry + chunk
-            cut = data.rfind(b"\n") + 1 if chunk else len(data)
-            carry = data[cut:]
-            if cut:
-                pending.append(pool.submit(parse_block, memoryview(data)[:cut], shape))
-            while pending and (len(pending) > PARSE_WORKERS or not chunk):
+    rows, pending = 0, deque()
+    with ThreadPoolExecutor(PARSE_WORKERS) as pool:
+        for block in iter_blocks(path, None, in_flight=PARSE_WORKERS):
+            pending.append(pool.submit(parse_block, block.data, shape))
+            if len(pending) > PARSE_WORKERS:
                 table = pending.popleft().result()
                 rows += table.num_rows if isinstance(table, pa.Table) else 0
-            if not chunk:
-                return rows
+        for future in pending:
+            table = future.result()
+            rows += table.num_rows if isinstance(table, pa.Table) else 0
+    return rows
 
 
 def run_workbench(path: str, cache: str) -> int:

@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from workbench._blas_threads import shorten_idle_spin
+
+shorten_idle_spin()
+
 __version__ = "0.1.0"
 
 # public name -> "module" or "module:attribute" that defines it (resolved on first access).

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import orjson
 import pytest
 
-from workbench.load import _otlp_fast, _otlp_native, otlp
+from workbench.load import _blocks, _otlp_fast, _otlp_native, otlp
 from workbench.load._records import read_bytes
 
 
@@ -140,7 +139,7 @@ def test_columnar_rows_equal_reference_rows(tmp_path, shape):
 
 
 def test_bad_lines_cost_only_their_part(tmp_path, monkeypatch):
-    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
     monkeypatch.setattr(_otlp_fast, "MIN_SPLIT_BYTES", 8 << 10)
     path = _write(tmp_path, "span", n=2000)
     lines = path.read_bytes().split(b"\n")
@@ -192,9 +191,12 @@ def test_no_mapped_attributes_anywhere(tmp_path):
     assert fast.spans.height == 20 and _rows(fast.spans) == _rows(slow.spans)
 
 
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "ring"])
 @pytest.mark.parametrize("shape", ["span", "request"])
-def test_small_blocks_reuse_buffers_and_keep_line_numbers(tmp_path, monkeypatch, shape):
-    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 16 << 10)  # ~30 blocks through the 3-buffer ring
+def test_small_blocks_keep_line_numbers_mapped_or_through_the_ring(tmp_path, monkeypatch, shape, mapped):
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 16 << 10)  # ~30 blocks: pages let go, or ring buffers reused
+    if not mapped:
+        monkeypatch.setenv(_blocks.NO_MMAP_VARIABLE, "1")
     path = _write(tmp_path, shape)
     fast = _otlp_fast.read_bytes_fast(str(path), None).conformed()
     slow = otlp.read_python(str(path), read_bytes(path)).conformed()
@@ -204,7 +206,7 @@ def test_small_blocks_reuse_buffers_and_keep_line_numbers(tmp_path, monkeypatch,
 def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_first(tmp_path, monkeypatch, parser):
     from workbench.load._base import LoadError
 
-    monkeypatch.setattr(_otlp_fast, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
     monkeypatch.setattr(_otlp_fast, "MIN_SPLIT_BYTES", 4 << 10)
     path = _write(tmp_path, "span", n=600)
     lines = path.read_bytes().split(b"\n")
@@ -267,31 +269,6 @@ def test_scope_attributes_are_kept(tmp_path):
     assert scopes[0] == {"name": "inst", "version": "1.0", "attributes": {"lib.flag": True}}
     assert scopes[5] == {"name": "plain"}
     assert stats.rows_columnar == 3  # the plain scope's spans stay columnar
-
-
-def test_a_file_is_cut_in_the_blocks_wanted_not_one_more(monkeypatch):
-    """Blocks end at line ends, a part of a line short of their size: without a margin those parts add up to
-    one more, nearly empty block (a whole mapping's fixed cost, alone at the end of the load)."""
-    monkeypatch.setattr(_otlp_fast, "MIN_BLOCK_BYTES", 64 << 10)
-    rng = np.random.default_rng(3)
-    data = b"".join(b'{"x":"' + b"y" * int(n) + b'"}\n' for n in rng.integers(1000, 5000, 1000))
-    # a block's bytes are a view of a ring buffer that a later block overwrites: copied as they come
-    blocks = [(bytes(b.data), b.first_line, b.n_lines) for b in _otlp_fast._iter_blocks("mem.jsonl", data)]
-    assert len(blocks) == _otlp_fast.BLOCKS_WANTED
-    assert b"".join(block for block, _, _ in blocks) == data
-    assert [line for _, line, _ in blocks] == [1, *(np.cumsum([n for _, _, n in blocks[:-1]]) + 1).tolist()]
-
-
-@pytest.mark.parametrize("line_bytes", [3, 400, 5000])
-def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes):
-    rng = np.random.default_rng(line_bytes)
-    lines = [b"x" * int(n) for n in rng.integers(0, 2 * line_bytes, 3000)]
-    buffer = bytearray(b"\n".join(lines) + b"\ntail")
-    want = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == 10)
-    for scratch in (np.empty(len(buffer), dtype=bool), np.empty(10, dtype=bool)):  # too small: a long line
-        got = _otlp_fast._newlines(buffer, len(buffer), scratch)
-        assert got.tolist() == want.tolist()
-        assert _otlp_fast._newlines(buffer, 100, scratch).tolist() == want[want < 100].tolist()
 
 
 def test_upper_case_ids_are_lowercased_and_lower_case_ones_kept(tmp_path):

@@ -1,7 +1,7 @@
 """Columnar fast path for OTLP JSON Lines (one span, or one Collector request, per line).
 
-The file is read in blocks of whole lines (up to 64 MiB, read straight into
-a ring of reused buffers). ``PARSE_WORKERS`` threads each take a block, parse it into
+The file is read in blocks of whole lines (up to 64 MiB; views of the file
+memory-mapped, see :mod:`workbench.load._blocks`). ``PARSE_WORKERS`` threads each take a block, parse it into
 one fixed OTLP schema and map it (:mod:`workbench.load._otlp_columns`:
 polars kernels, keys dictionary-encoded so per-key decisions are made once
 per distinct key); the main thread reads the next blocks and collects the
@@ -37,9 +37,6 @@ Both paths give the same rows (``tests/load/test_otlp_fast.py``).
 
 from __future__ import annotations
 
-import gzip
-import io
-import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -51,14 +48,12 @@ import pyarrow as pa
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
+from workbench.load._blocks import Block, input_size, iter_blocks
 from workbench.load._interop import list_rows, list_values, numpy_series, unique
-from workbench.load._memory import ReusedBuffer, reused_buffer, settle_glibc_malloc
+from workbench.load._memory import settle_glibc_malloc
 from workbench.load._otlp_arrow import parse_block, release_parse_memory
 from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages, spill_directory
 
-BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
-MIN_BLOCK_BYTES = 16 << 20
-BLOCKS_WANTED = 10  # a smaller file is cut in about this many blocks: its memory stays in proportion
 MIN_SPLIT_BYTES = 256 << 10
 # files this big keep their input/output text memory-mapped (:mod:`workbench.load._spill`): at a million spans
 # (2.6 GB) that is faster and halves the peak; at 100k (257 MB) it costs 6% of the time for 0.3x less peak
@@ -66,10 +61,7 @@ SPILL_FROM_BYTES = 512 << 20
 # blocks parsed and mapped at once, one per worker thread, while the main thread reads ahead; one more
 # than two cores: while a worker holds the GIL (mapping), the others scan (C, GIL released)
 PARSE_WORKERS = 3
-RING_BUFFERS = PARSE_WORKERS + 1
-LONG_LINE_BYTES = 512  # lines at least this long on average: newlines found line by line
 SPLIT_PARTS = 8  # a block that fails to parse is cut in this many pieces, recursively
-_GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -88,65 +80,6 @@ class FastStats:
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
-@dataclass
-class _Block:
-    """Whole lines of the file: where they start, their bytes, and the newline positions."""
-
-    first_line: int
-    offset: int
-    data: memoryview
-    newlines: np.ndarray
-
-    @classmethod
-    def of(cls, first_line: int, offset: int, buffer: ReusedBuffer, size: int, scratch: np.ndarray) -> _Block:
-        """The block of ``buffer[:size]``; ``scratch`` is a reused boolean buffer for :func:`_newlines`."""
-        return cls(first_line, offset, memoryview(buffer)[:size], _newlines(buffer, size, scratch))
-
-    @property
-    def n_lines(self) -> int:
-        ends_open = len(self.data) and self.data[-1] != 10
-        return len(self.newlines) + (1 if ends_open else 0)
-
-    def lines_start_with_brace(self) -> bool:
-        """No blank lines, no leading spaces: row ``i`` of a parse is line ``i``."""
-        raw = np.frombuffer(self.data, dtype=np.uint8)
-        starts = self.newlines[self.newlines < len(raw) - 1] + 1
-        return bool(len(raw)) and raw[0] == 123 and bool(np.all(raw[starts] == 123))
-
-    def around(self, row: int) -> tuple[_Block | None, _Block, _Block | None]:
-        """The lines before line ``row`` (0-based), that line, and the lines after it (``None`` when none)."""
-        start = int(self.newlines[row - 1]) + 1 if row else 0
-        end = int(self.newlines[row]) + 1 if row < len(self.newlines) else len(self.data)
-        before = _Block(self.first_line, self.offset, self.data[:start], self.newlines[:row]) if row else None
-        line = _Block(self.first_line + row, self.offset + start, self.data[start:end],
-                      self.newlines[row:row + 1] - start)
-        after = (_Block(self.first_line + row + 1, self.offset + end, self.data[end:], self.newlines[row + 1:] - end)
-                 if end < len(self.data) else None)
-        return before, line, after
-
-    def split(self, parts: int) -> list[_Block]:
-        """Up to ``parts`` pieces of about equal size, cut at line ends (one piece for a single line)."""
-        inner = self.newlines[self.newlines < len(self.data) - 1]
-        targets = np.arange(1, parts) * (len(self.data) // parts)
-        cuts = unique(inner[np.minimum(np.searchsorted(inner, targets), len(inner) - 1)] + 1) if len(inner) else []
-        pieces, start, line = [], 0, self.first_line
-        for cut in [*(int(c) for c in cuts), len(self.data)]:
-            newlines = self.newlines[(self.newlines >= start) & (self.newlines < cut)] - start
-            pieces.append(_Block(line, self.offset + start, self.data[start:cut], newlines))
-            start, line = cut, line + len(newlines)
-        return pieces
-
-    def line_pieces(self, lines: np.ndarray) -> list[tuple[int, int, bytes]]:
-        """``(line_no, byte_offset, bytes)`` of the given 0-based lines."""
-        starts = np.concatenate([[0], self.newlines + 1])
-        pieces = []
-        for index in lines.tolist():
-            start = int(starts[index])
-            end = int(self.newlines[index]) + 1 if index < len(self.newlines) else len(self.data)
-            pieces.append((self.first_line + index, self.offset + start, bytes(self.data[start:end])))
-        return pieces
-
-
 def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = False,
                     stats: FastStats | None = None) -> ReaderResult:
     """Read an OTLP file (or its bytes) with the columnar path and line-by-line fallback."""
@@ -154,7 +87,7 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
 
     stats = stats if stats is not None else FastStats()
     settle_glibc_malloc()
-    blocks = _iter_blocks(source, data)
+    blocks = iter_blocks(source, data, in_flight=PARSE_WORKERS)
     first = next(blocks, None)
     if first is None:
         return otlp.read_python_pieces(source, [], strict=strict)
@@ -164,7 +97,7 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
         whole = bytes(first.data) + b"".join(bytes(block.data) for block in blocks)
         return otlp.read_python(source, whole, strict=strict)
     shape = "request" if b'"resourceSpans"' in head[:4096] else "span"
-    spill = _spill_for(_size(source, data))
+    spill = _spill_for(input_size(source, data))
     frames: list[pl.DataFrame] = []
     feedback: list[pl.DataFrame] = []
     problems: list[Problem] = []
@@ -213,30 +146,6 @@ def _collect(part: ReaderResult, frames: list, feedback: list, problems: list) -
     problems.extend(part.problems)
 
 
-def _newlines(buffer: ReusedBuffer, size: int, scratch: np.ndarray) -> np.ndarray:
-    """Positions of the newlines in ``buffer[:size]``.
-
-    Lines of spans are long (kilobytes): a ``find`` (memchr) per line is 2-3x
-    faster than comparing every byte. Short lines (judged on the first 64 KiB)
-    take the vectorised compare, into a reused buffer (fresh pages are slow
-    to fault in on a VM).
-    """
-    head = min(size, 1 << 16)
-    if np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=head) == 10) * LONG_LINE_BYTES <= head:
-        found, find = [], buffer.find
-        at = find(b"\n", 0, size)
-        while at != -1:
-            found.append(at)
-            at = find(b"\n", at + 1, size)
-        return np.array(found, dtype=np.int64)
-    raw = np.frombuffer(buffer, dtype=np.uint8, count=size)
-    if len(scratch) < size:  # a line longer than a block
-        return np.flatnonzero(raw == 10)
-    is_newline = scratch[:size]
-    np.equal(raw, 10, out=is_newline)
-    return np.flatnonzero(is_newline)
-
-
 def _chain(first, rest):
     yield first
     yield from rest
@@ -249,7 +158,7 @@ def _is_object_line(line: bytes) -> bool:
         return False
 
 
-def _first_record_line(first: _Block, look_at: int = 100) -> bytes | None:
+def _first_record_line(first: Block, look_at: int = 100) -> bytes | None:
     """The first JSON-object line of a JSON Lines file, or ``None`` when the file may be one JSON document.
 
     A file whose first line is an object is JSON Lines. When it is not (a
@@ -272,81 +181,7 @@ def _first_record_line(first: _Block, look_at: int = 100) -> bytes | None:
     return next((line for line in lines if _is_object_line(line)), None)
 
 
-def _iter_blocks(source: str, data: bytes | None):
-    """Blocks of whole lines (:func:`_block_bytes` each) read straight into a ring of reused buffers.
-
-    A block's buffer is overwritten three blocks later: by then the block
-    has been parsed and mapped (the caller keeps at most two in flight).
-    Reusing buffers matters: on virtual machines a page fault on fresh
-    memory can cost more than parsing the bytes in it.
-    """
-    if data is not None:
-        handle = io.BytesIO(data)
-    else:
-        raw = open(source, "rb")  # noqa: SIM115 - closed below
-        handle = gzip.GzipFile(fileobj=raw) if raw.read(2) == _GZIP_MAGIC else raw
-        raw.seek(0)
-    block_bytes = _block_bytes(_size(source, data))
-    ring: list[ReusedBuffer] = [bytearray(0)] * RING_BUFFERS
-    scratch = np.empty(block_bytes + (1 << 20), dtype=bool)
-    try:
-        line, offset, carry, turn = 1, 0, b"", 0
-        while True:
-            wanted = len(carry) + block_bytes
-            if len(ring[turn]) < wanted:
-                ring[turn] = reused_buffer(wanted + (1 << 20))  # slack: the carried part of a line varies
-            buffer, view = ring[turn], memoryview(ring[turn])
-            turn = (turn + 1) % RING_BUFFERS
-            view[: len(carry)] = carry
-            size = len(carry) + _read_into(handle, view[len(carry): wanted])
-            if size == len(carry):  # end of file
-                if carry:
-                    yield _Block.of(line, offset, buffer, size, scratch)
-                return
-            cut = buffer.rfind(b"\n", 0, size)
-            if cut == -1:
-                carry = bytes(view[:size])  # a line longer than a block: read on
-                continue
-            carry = bytes(view[cut + 1: size])
-            block = _Block.of(line, offset, buffer, cut + 1, scratch)
-            yield block
-            line += len(block.newlines)
-            offset += cut + 1
-    finally:
-        handle.close()
-
-
-def _size(source: str, data: bytes | None) -> int:
-    return len(data) if data is not None else os.stat(source).st_size
-
-
-def _block_bytes(size: int) -> int:
-    """Block size for a file (or compressed file) of ``size`` bytes: ``BLOCK_BYTES`` for a big one.
-
-    A file under ``BLOCKS_WANTED`` big blocks gets smaller ones (down to
-    ``MIN_BLOCK_BYTES``), so the ring buffers and blocks in flight stay in
-    proportion to it: 100k spans (257 MB, 26 MiB blocks) peak at ~2.4x the
-    file instead of 3.1x with 64 MiB blocks; 16 MiB blocks were slower (the
-    mapping has a fixed cost per block). A block ends at the last line end
-    before its size, so each is a part of a line short of it; the margin of
-    ``size / 512`` keeps those parts from adding up to one more, nearly empty
-    block, which would cost a whole mapping's fixed part (~7 ms) at the end
-    of the load, where no other block runs beside it.
-    """
-    return max(min(BLOCK_BYTES, MIN_BLOCK_BYTES), min(BLOCK_BYTES, size // BLOCKS_WANTED + (size >> 9)))
-
-
-def _read_into(handle, view: memoryview) -> int:
-    total = 0
-    while total < len(view):
-        got = handle.readinto(view[total:])
-        if not got:
-            break
-        total += got
-    return total
-
-
-def _parse_block(block: _Block, shape: str) -> pa.Table | int | None:
+def _parse_block(block: Block, shape: str) -> pa.Table | int | None:
     """The block as an Arrow table; the row of a line only the reference reader can read (the C scanner
     says which); or ``None`` when it needs a closer look."""
     if not block.lines_start_with_brace():
@@ -375,8 +210,8 @@ def _read_block(source, block, shape, strict, spill) -> tuple[ReaderResult, Fast
     return part, stats
 
 
-def _pieces_around_failures(block: _Block, bad_row: int | None, shape: str,
-                            stats: FastStats) -> tuple[list, list[_Block]]:
+def _pieces_around_failures(block: Block, bad_row: int | None, shape: str,
+                            stats: FastStats) -> tuple[list, list[Block]]:
     """A block whose parse failed, cut into parsed pieces and small bad pieces (both in line order).
 
     Where the C scanner named the line it could not read (``bad_row``), that
@@ -385,8 +220,8 @@ def _pieces_around_failures(block: _Block, bad_row: int | None, shape: str,
     the bad part is small. The pieces are parsed one after another on the
     thread that read the block; the other worker goes on with the next block.
     """
-    good: list[tuple[_Block, pa.Table]] = []
-    bad: list[_Block] = []
+    good: list[tuple[Block, pa.Table]] = []
+    bad: list[Block] = []
     todo = [(block, bad_row)]
     while todo:  # a worklist, not recursion: a block of a thousand bad lines is cut a thousand times
         failed, row = todo.pop()
@@ -448,7 +283,7 @@ def _map_pieces(source, good, bad, shape, strict, stats, spill) -> ReaderResult:
     return ReaderResult("otlp", spans, slow.feedback, slow.problems)
 
 
-def _line_pieces(pieces: list[_Block], rows: np.ndarray) -> list[tuple[int, int, bytes]]:
+def _line_pieces(pieces: list[Block], rows: np.ndarray) -> list[tuple[int, int, bytes]]:
     """``(line_no, byte_offset, bytes)`` of rows numbered across ``pieces`` (row ``i`` is the i-th line)."""
     bounds = np.cumsum([0] + [piece.n_lines for piece in pieces])
     out = []

@@ -1,0 +1,148 @@
+"""Cutting an input in blocks of whole lines: a mapped file, bytes in memory, or a ring of buffers."""
+
+from __future__ import annotations
+
+import gzip
+import mmap
+import os
+
+import numpy as np
+import pytest
+
+from workbench.load import _blocks
+
+IN_FLIGHT = 2
+
+
+def _lines(seed: int, n: int = 1000, low: int = 1000, high: int = 5000) -> bytes:
+    rng = np.random.default_rng(seed)
+    return b"".join(b'{"x":"' + b"y" * int(k) + b'"}\n' for k in rng.integers(low, high, n))
+
+
+def _cut(source, data=None) -> list[tuple[bytes, int, int, int]]:
+    """``(bytes, first_line, offset, n_lines)`` per block, each copied when it comes (before later blocks reuse
+    or let go of its memory)."""
+    return [(bytes(b.data), b.first_line, b.offset, b.n_lines)
+            for b in _blocks.iter_blocks(str(source), data, in_flight=IN_FLIGHT)]
+
+
+def _check(blocks: list[tuple[bytes, int, int, int]], data: bytes) -> None:
+    assert b"".join(block for block, *_ in blocks) == data
+    assert [line for _, line, _, _ in blocks] == [1, *(np.cumsum([n for *_, n in blocks[:-1]]) + 1).tolist()]
+    assert [offset for _, _, offset, _ in blocks] == [0, *np.cumsum([len(b) for b, *_ in blocks[:-1]]).tolist()]
+    assert all(block.endswith(b"\n") for block, *_ in blocks[:-1])
+
+
+@pytest.fixture(params=["mapped", "bytes", "ring", "gzip"])
+def source(request, tmp_path, monkeypatch):
+    """A writer of ``data`` as the given kind of input, returning what :func:`_cut` takes."""
+    def write(data: bytes):
+        path = tmp_path / "spans.jsonl"
+        if request.param == "bytes":
+            return path, data
+        if request.param == "gzip":
+            path = tmp_path / "spans.jsonl.gz"
+            path.write_bytes(gzip.compress(data))
+            return path, None
+        if request.param == "ring":
+            monkeypatch.setenv(_blocks.NO_MMAP_VARIABLE, "1")
+        path.write_bytes(data)
+        return path, None
+    return write
+
+
+def test_a_file_is_cut_in_the_blocks_wanted_not_one_more(monkeypatch, source):
+    """Blocks end at line ends, a part of a line short of their size: without a margin those parts add up to
+    one more, nearly empty block (a whole mapping's fixed cost, alone at the end of the load)."""
+    monkeypatch.setattr(_blocks, "MIN_BLOCK_BYTES", 64 << 10)
+    data = _lines(3)
+    path, in_memory = source(data)
+    blocks = _cut(path, in_memory)
+    if path.suffix != ".gz":  # a compressed file's blocks follow its compressed size
+        assert len(blocks) == _blocks.BLOCKS_WANTED
+    _check(blocks, data)
+
+
+def test_a_line_longer_than_a_block_and_no_newline_at_the_end(monkeypatch, source):
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 16 << 10)
+    data = _lines(4, n=40) + b'{"x":"' + b"z" * (50 << 10) + b'"}\n' + _lines(5, n=40) + b'{"last":1}'
+    path, in_memory = source(data)
+    blocks = _cut(path, in_memory)
+    _check(blocks, data)
+    assert any(b"z" * (50 << 10) in block for block, *_ in blocks)
+    assert blocks[-1][0].endswith(b'{"last":1}') and blocks[-1][3] >= 1
+
+
+def test_empty_input_has_no_blocks(source):
+    path, in_memory = source(b"")
+    assert _cut(path, in_memory) == []
+
+
+def test_a_mapped_file_lets_go_of_the_pages_of_blocks_done_with(tmp_path, monkeypatch):
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
+    data = _lines(6, n=400)
+    path = tmp_path / "spans.jsonl"
+    path.write_bytes(data)
+    let_go: list[tuple[int, int]] = []
+    unmap = _blocks._unmap_pages
+    monkeypatch.setattr(_blocks, "_unmap_pages", lambda region, start, end: (let_go.append((start, end)),
+                                                                            unmap(region, start, end)))
+    blocks, kept = [], []
+    for block in _blocks.iter_blocks(str(path), None, in_flight=IN_FLIGHT):
+        assert isinstance(block.data.obj, mmap.mmap)  # a view of the mapping, not a copy
+        blocks.append((block.offset, block.offset + len(block.data)))
+        kept.append(block)
+    # every block but the last IN_FLIGHT, as soon as IN_FLIGHT more had come; read again after: the same bytes
+    assert let_go == blocks[:-IN_FLIGHT] and len(blocks) > 2 * IN_FLIGHT
+    assert b"".join(bytes(block.data) for block in kept) == data
+
+
+def test_unmapping_keeps_the_page_the_next_block_starts_in(tmp_path):
+    page = mmap.PAGESIZE
+    path = tmp_path / "pages.bin"
+    path.write_bytes(bytes(range(256)) * (4 * page // 256))
+    with open(path, "rb") as handle:
+        region = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    calls = []
+
+    class Spy:
+        def madvise(self, option, start, length):
+            calls.append((option, start, length))
+
+    _blocks._unmap_pages(Spy(), 10, 2 * page + 5)  # whole pages 0 and 1; page 2 holds the next block's start
+    _blocks._unmap_pages(Spy(), page + 3, page + 9)  # no whole page: nothing
+    assert calls == [(mmap.MADV_DONTNEED, 0, 2 * page)]
+    _blocks._unmap_pages(region, 0, 3 * page)  # the real call: the bytes read back unchanged
+    assert region[: 4 * page] == path.read_bytes()
+    region.close()
+
+
+@pytest.mark.parametrize("line_bytes", [3, 400, 5000])
+def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes):
+    rng = np.random.default_rng(line_bytes)
+    lines = [b"x" * int(n) for n in rng.integers(0, 2 * line_bytes, 3000)]
+    buffer = bytearray(b"\n".join(lines) + b"\ntail")
+    want = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == 10)
+    for scratch in (np.empty(len(buffer), dtype=bool), np.empty(10, dtype=bool)):  # too small: a long line
+        assert _blocks.newlines(buffer, 0, len(buffer), scratch).tolist() == want.tolist()
+        assert _blocks.newlines(buffer, 0, 100, scratch).tolist() == want[want < 100].tolist()
+        start = int(want[5]) + 1  # counted from the start asked for
+        assert _blocks.newlines(buffer, start, len(buffer), scratch).tolist() == (want[6:] - start).tolist()
+
+
+def test_a_pipe_is_read_through_the_ring(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    fifo = tmp_path / "spans.fifo"
+    os.mkfifo(fifo)
+    data = _lines(7, n=50)
+    writer = os.fork()
+    if writer == 0:  # the child writes the pipe and leaves
+        with open(fifo, "wb") as out:
+            out.write(data)
+        os._exit(0)
+    try:
+        blocks = _cut(fifo)
+    finally:
+        os.waitpid(writer, 0)
+    _check(blocks, data)
