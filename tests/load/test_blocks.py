@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import mmap
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -136,13 +137,15 @@ def test_a_pipe_is_read_through_the_ring(tmp_path):
     fifo = tmp_path / "spans.fifo"
     os.mkfifo(fifo)
     data = _lines(7, n=50)
-    writer = os.fork()
-    if writer == 0:  # the child writes the pipe and leaves
-        with open(fifo, "wb") as out:
+
+    def write() -> None:
+        with open(fifo, "wb") as out:  # waits for the reader
             out.write(data)
-        os._exit(0)
+
+    writer = threading.Thread(target=write)
+    writer.start()
     try:
         blocks = _cut(fifo)
     finally:
-        os.waitpid(writer, 0)
+        writer.join()
     _check(blocks, data)

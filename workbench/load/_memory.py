@@ -14,7 +14,8 @@ about 100k of the 1.04M faults (10%).
 once per process, when the first OTLP JSON Lines file is read (any size).
 
 :func:`reused_buffer` is memory a load keeps and overwrites block after
-block (the ring its blocks are read into). On Linux it is an anonymous
+block (the ring the blocks of a gzip file or a pipe are read into; a plain file is mapped,
+see :mod:`workbench.load._blocks`). On Linux it is an anonymous
 mapping advised to use transparent huge pages, so that its 26-64 MiB fault
 in a 2 MiB page at a time (where the kernel allows them, which its usual
 "madvise" setting does) instead of 4 KiB: 64 MiB took 27 ms to touch in 4
