@@ -159,10 +159,10 @@ def run_orjson_parse(path: str, _cache: str) -> int:
 
 
 def run_parse_only(path: str, _cache: str) -> int:
-    """The floor of workbench's own parser: the imports a load needs, then the parse on two threads.
+    """The floor of workbench's own parser: the imports a load needs, then the parse on the loader's workers.
 
     Blocks as the loader cuts them, parsed with the same schema; nothing is
-    mapped. ``workbench / pyarrow_parse`` is what mapping, flags and rollup add.
+    mapped. ``workbench / parse_only`` is what mapping, flags and rollup add.
     """
     sys.path.insert(0, str(ROOT))
     from collections import deque
@@ -177,17 +177,17 @@ def run_parse_only(path: str, _cache: str) -> int:
 
     with open(path, "rb") as handle:
         shape = "request" if b'"resourceSpans"' in handle.readline()[:4096] else "span"
+    def rows_of(future) -> int:
+        table = future.result()
+        return table.num_rows if isinstance(table, pa.Table) else 0
+
     rows, pending = 0, deque()
     with ThreadPoolExecutor(PARSE_WORKERS) as pool:
         for block in iter_blocks(path, None, in_flight=PARSE_WORKERS):
             pending.append(pool.submit(parse_block, block.data, shape))
             if len(pending) > PARSE_WORKERS:
-                table = pending.popleft().result()
-                rows += table.num_rows if isinstance(table, pa.Table) else 0
-        for future in pending:
-            table = future.result()
-            rows += table.num_rows if isinstance(table, pa.Table) else 0
-    return rows
+                rows += rows_of(pending.popleft())
+        return rows + sum(rows_of(future) for future in pending)
 
 
 def run_workbench(path: str, cache: str) -> int:

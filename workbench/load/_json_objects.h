@@ -183,16 +183,8 @@ static PyObject *json_objects(PyObject *self, PyObject *args) {
             o = put(o, &p);
         }
         *o++ = '}';
-        memcpy(view, &len, 4);
-        if (len <= 12) {
-            memcpy(view + 4, small, (size_t)len);
-        } else {
-            int32_t buffer_index = 0, offset = (int32_t)(start - base);
-            memcpy(view + 4, start, 4);
-            memcpy(view + 8, &buffer_index, 4);
-            memcpy(view + 12, &offset, 4);
-            at = o;
-        }
+        view_write(view, len, start, (int32_t)(start - base));
+        if (len > 12) at = o;
     }
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("(OOOn)", out_views, out_data, out_bitmap, nulls);

@@ -89,17 +89,12 @@ static PyObject *json_strings(PyObject *self, PyObject *args) {
         /* a literal of 12 bytes or less comes from a string of at most 10: written aside, then inlined */
         unsigned char *start = len <= 10 ? small : at;
         int32_t quoted = (int32_t)(json_write_escaped(start, texts[i], len) - start);
-        memcpy(into, &quoted, 4);
-        if (quoted <= 12) {
-            memcpy(into + 4, start, (size_t)quoted);
-        } else {
-            if (start == small) { memcpy(at, small, (size_t)quoted); start = at; }
-            int32_t buffer_index = 0, offset = (int32_t)(start - base);
-            memcpy(into + 4, start, 4);
-            memcpy(into + 8, &buffer_index, 4);
-            memcpy(into + 12, &offset, 4);
-            at = start + quoted;
+        if (quoted > 12 && start == small) {
+            memcpy(at, small, (size_t)quoted);
+            start = at;
         }
+        view_write(into, quoted, start, (int32_t)(start - base));
+        if (quoted > 12) at = start + quoted;
     }
     result = PyTuple_Pack(2, out_views, out_data);
 done:

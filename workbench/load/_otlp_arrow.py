@@ -18,7 +18,7 @@ against the full schema, so the result is always the full schema's or
 
 pyarrow's parser does not check UTF-8; :func:`valid_utf8` checks the raw
 bytes of a block it parsed, twice as fast as validating every parsed string.
-(The C scanner checks each block it reads itself: ``_utf8.h``.)
+(The C scanner checks the strings it reads itself: ``_utf8.h``.)
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@
 #include <emmintrin.h>
 #endif
 #include "_utf8.h"
+#include "_views.h"
 #include "_encode.h"
 #include "_json_text.h"
 #include "_json_objects.h"
@@ -263,20 +264,10 @@ static int parse_string_value(scanner *s, node *n) {
     unsigned char *out = n->data.p + n->data.len;
     long len = read_string(s, out);
     if (len < 0) return fail(s);
-    if (len > INT32_MAX) return soft_fail(s);
-    unsigned char view[16] = {0};
-    int32_t len32 = (int32_t)len;
-    memcpy(view, &len32, 4);
-    if (len <= 12) {
-        memcpy(view + 4, out, (size_t)len);  /* inline: the bytes stay in the view; nothing kept in data */
-    } else {
-        if (n->data.len > INT32_MAX) return soft_fail(s);
-        int32_t buffer_index = 0, offset = (int32_t)n->data.len;
-        memcpy(view + 4, out, 4);
-        memcpy(view + 8, &buffer_index, 4);
-        memcpy(view + 12, &offset, 4);
-        n->data.len += (size_t)len;
-    }
+    if (len > INT32_MAX || (len > 12 && n->data.len > INT32_MAX)) return soft_fail(s);
+    unsigned char view[16];
+    view_write(view, (int32_t)len, out, (int32_t)n->data.len);
+    if (len > 12) n->data.len += (size_t)len;  /* inline (12 or fewer): the bytes stay in the view only */
     if (!vec_push(s, &n->values, view, 16)) return 0;
     return push_valid(s, n, 1);
 }
@@ -686,7 +677,7 @@ static PyMethodDef methods[] = {
     {"json_strings", json_strings, METH_VARARGS, "json_strings(views, n, data, valid) -> (views, data): see _json_text.h."},
     {"json_objects", json_objects, METH_VARARGS, "json_objects(rows, key_ids, prefixes, values, tails, n_rows) -> (views, data, bitmap, null_count): see _json_objects.h."},
     {"utf8_valid", py_utf8_valid, METH_VARARGS, "utf8_valid(data, scalar=False) -> bool: the check a string with a byte >= 0x80 gets (scalar: the fallback)."},
-    {"scan", scan, METH_VARARGS, "scan(data, spec) -> (rows, buffers) or None: see the module source."},
+    {"scan", scan, METH_VARARGS, "scan(data, spec, hints=None) -> (rows, buffers), a row, or None: see the module source."},
     {"release", release, METH_NOARGS, "Free the buffers kept for reuse."},
     {NULL, NULL, 0, NULL},
 };

@@ -1,7 +1,8 @@
 /*
  * The arguments of the scanner module's functions over an Arrow string_view array (_encode.h,
- * _json_text.h): (views, n, data, valid): n 16-byte views, the tuple of their data buffers, and a
+ * _json_text.h, _json_objects.h): (views, n, data, valid): n 16-byte views, the tuple of their data buffers, and a
  * byte per string (0: null) or None. The buffers are untrusted: every view is bounds-checked.
+ * view_write writes a view (for those functions' results and the scanner's strings).
  */
 #ifndef WORKBENCH_VIEWS_H
 #define WORKBENCH_VIEWS_H
@@ -71,6 +72,21 @@ static const unsigned char *view_text(const view_args *a, Py_ssize_t i, int32_t 
         return NULL;
     }
     return (const unsigned char *)a->data[buffer].buf + offset;
+}
+
+/* Write the 16-byte view of a string of `len` bytes at `text`: the bytes inline when 12 or fewer, else
+ * their first four, data buffer 0 and `offset`, where the caller keeps them (view_text's inverse). */
+static inline void view_write(unsigned char *view, int32_t len, const unsigned char *text, int32_t offset) {
+    const int32_t buffer_index = 0;
+    memset(view, 0, 16);
+    memcpy(view, &len, 4);
+    if (len <= 12) {
+        memcpy(view + 4, text, (size_t)len);
+        return;
+    }
+    memcpy(view + 4, text, 4);
+    memcpy(view + 8, &buffer_index, 4);
+    memcpy(view + 12, &offset, 4);
 }
 
 #endif
