@@ -117,3 +117,49 @@ def test_a_load_imports_neither_numpy_ma_nor_pyarrow_compute_nor_pandas(tmp_path
 def test_unique_is_numpys(values):
     array = np.array(values, dtype=np.int64)
     assert _interop.unique(array).tolist() == np.unique(array).tolist()
+
+
+def _chunked(values: list, lengths: list[int], name: str = "") -> pl.Series:
+    ends = np.cumsum(lengths)
+    return pl.concat([pl.Series(name, values[end - n:end]) for end, n in zip(ends, lengths, strict=True)],
+                     rechunk=False)
+
+
+@pytest.mark.parametrize("lengths", [[3, 4, 5], [12], [1, 10, 1]])
+def test_chunked_like_cuts_a_series_as_another_keeping_its_values(lengths):
+    like = _chunked(list(range(12)), lengths)
+    values = pl.Series("flag", [i % 3 == 0 for i in range(12)])
+    cut = _interop.chunked_like(values, like)
+    assert cut.chunk_lengths() == lengths and cut.to_list() == values.to_list() and cut.name == "flag"
+
+
+def test_aligned_cuts_columns_chunked_per_file_as_the_first_column():
+    # two files' frames concatenated: ids in a chunk per block, the file name in a chunk per file
+    ids = _chunked([f"s{i}" for i in range(10)], [3, 3, 2, 2], "span_id")
+    files = _chunked(["a"] * 6 + ["b"] * 4, [6, 4], "source_file")
+    one = pl.Series("kind", ["llm"] * 10)  # one chunk: left alone (as a literal column is)
+    frame = _interop.aligned(pl.DataFrame([ids, files, one]))
+    assert frame["source_file"].chunk_lengths() == [3, 3, 2, 2]
+    assert frame["source_file"].to_list() == ["a"] * 6 + ["b"] * 4
+    assert frame["kind"].n_chunks() == 1 and frame["span_id"].to_list() == ids.to_list()
+
+
+@pytest.mark.parametrize("n_files", [1, 2])
+def test_a_load_of_many_blocks_keeps_its_columns_chunked_alike(tmp_path, monkeypatch, n_files):
+    """One column chunked otherwise makes polars rechunk every column before each operation on the frame."""
+    from workbench.load import _blocks, read_traces
+
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 16 << 10)
+    monkeypatch.setattr(_blocks, "MIN_BLOCK_BYTES", 16 << 10)
+    paths = []
+    for i in range(n_files):
+        (tmp_path / str(i)).mkdir()
+        paths.append(str(_write(tmp_path / str(i), "span")))
+    spans = read_traces(paths, format="otlp", cache=False).spans
+    blocks = spans["trace_id"].chunk_lengths()
+    assert len(blocks) > 4 * n_files
+    uneven = {name: spans[name].chunk_lengths() for name in spans.columns
+              if spans[name].n_chunks() > 1 and spans[name].chunk_lengths() != blocks}
+    assert uneven == {}
+    # a frame chunked alike is filtered chunk by chunk: polars rechunked nothing first
+    assert spans.filter(pl.col("span_id").is_not_null())["input"].chunk_lengths() == blocks

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from workbench.load._interop import numpy_series
+from workbench.load._interop import chunked_like, numpy_series
 
 
 def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
@@ -43,10 +43,15 @@ def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | N
     parent_of_node = np.full(n_nodes, -1, dtype=np.int64)
     parent_of_node[node[::-1]] = parent[::-1]  # the first row of a duplicated id wins
     has_times = "start_time" in spans.columns and "end_time" in spans.columns
+    like = spans.get_column("trace_id")  # the flags chunked as the frame: one column chunked otherwise rechunks all
+
+    def flag(values: np.ndarray) -> pl.Series:
+        return chunked_like(numpy_series(values), like)
+
     return spans.with_columns(
-        is_duplicate=numpy_series(copies[node] > 1),
-        is_orphan=pl.col("parent_span_id").is_not_null() & numpy_series(parent < 0),
-        in_cycle=numpy_series(_on_cycle(parent_of_node)[node]),
+        is_duplicate=flag(copies[node] > 1),
+        is_orphan=pl.col("parent_span_id").is_not_null() & flag(parent < 0),
+        in_cycle=flag(_on_cycle(parent_of_node)[node]),
         ends_before_start=(pl.col("end_time") < pl.col("start_time")).fill_null(False)
         if has_times
         else pl.lit(False),
