@@ -163,3 +163,28 @@ def test_a_load_of_many_blocks_keeps_its_columns_chunked_alike(tmp_path, monkeyp
     assert uneven == {}
     # a frame chunked alike is filtered chunk by chunk: polars rechunked nothing first
     assert spans.filter(pl.col("span_id").is_not_null())["input"].chunk_lengths() == blocks
+
+
+@pytest.mark.parametrize("length", [0, 1, 9, 20_000])
+def test_null_array_is_pa_nulls_for_every_type_the_parsers_build(length):
+    from workbench.load._otlp_arrow import FULL
+
+    def nodes(dtype):
+        yield dtype
+        for child in ([dtype.field(i).type for i in range(dtype.num_fields)] if pa.types.is_struct(dtype)
+                      else [dtype.value_type] if pa.types.is_list(dtype) else []):
+            yield from nodes(child)
+
+    types = {node for schema in FULL.values() for field in schema for node in nodes(field.type)}
+    assert {pa.string_view(), pa.int64(), pa.float64(), pa.bool_()} < types
+    for dtype in types:
+        array = _interop.null_array(length, dtype)
+        array.validate(full=True)
+        assert array.equals(pa.nulls(length, dtype)) and array.null_count == length
+        assert _interop.polars_series(array).null_count() == length
+
+
+def test_null_arrays_share_one_read_only_buffer_of_zeros():
+    first, second = _interop.null_array(1000, pa.int64()), _interop.null_array(3000, pa.string_view())
+    assert first.buffers()[1].address == second.buffers()[1].address == second.buffers()[0].address
+    assert not any(np.frombuffer(second.buffers()[1], dtype=np.uint8))

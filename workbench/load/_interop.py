@@ -19,10 +19,13 @@ validity and list lengths are read from the Arrow buffers with numpy.
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+_ZEROS: list[pa.Buffer] = []  # the read-only zeros behind all-null arrays (:func:`null_array`)
 _ARROW_TYPES = {np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32(), np.dtype(np.float64): pa.float64()}
 
 
@@ -82,6 +85,39 @@ def numpy_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array
 def numpy_series(values: np.ndarray, name: str = "", valid: np.ndarray | None = None) -> pl.Series:
     """A numpy array (int, float64 or bool) as a polars Series; ``valid`` marks the non-null positions."""
     return polars_series(numpy_array(values, valid), name)
+
+
+def null_array(length: int, dtype: pa.DataType) -> pa.Array:
+    """``pa.nulls(length, dtype)`` for the struct, list, ``string_view`` and fixed-width types the parsers
+    build, over one shared buffer of zeros (``tests/load/test_interop.py``).
+
+    ``pa.nulls`` writes fresh zeros for every array. A block of 10k spans
+    has ~12 fields no row carries (events, links, four attribute value
+    types over ~110k attributes), and those zeros were ~19 ms of a block's
+    page faults, with the GIL held. The shared buffer is an anonymous
+    read-only mapping: its pages are the kernel's zero page, never written.
+    """
+    bitmap = _zeros((length + 7) // 8)
+    if pa.types.is_struct(dtype):
+        children = [null_array(length, dtype.field(i).type) for i in range(dtype.num_fields)]
+        return pa.Array.from_buffers(dtype, length, [bitmap], null_count=length, children=children)
+    if pa.types.is_list(dtype):
+        return pa.Array.from_buffers(dtype, length, [bitmap, _zeros(4 * (length + 1))], null_count=length,
+                                     children=[null_array(0, dtype.value_type)])
+    width = 16 * length if dtype == pa.string_view() else (length * dtype.bit_width + 7) // 8
+    return pa.Array.from_buffers(dtype, length, [bitmap, _zeros(width)], null_count=length)
+
+
+def _zeros(size: int) -> pa.Buffer:
+    zeros = _ZEROS[0] if _ZEROS else None
+    if zeros is None or zeros.size < size:  # a race between threads only maps one more
+        mapped = max(size, 1 << 20, 2 * zeros.size if zeros is not None else 0)
+        try:
+            zeros = pa.py_buffer(mmap.mmap(-1, mapped, prot=mmap.PROT_READ))
+        except (AttributeError, OSError, ValueError):  # no ``prot`` (Windows): plain zeros
+            zeros = pa.py_buffer(np.zeros(mapped, dtype=np.uint8))
+        _ZEROS[:] = [zeros]
+    return zeros.slice(0, size)
 
 
 def chunked_like(series: pl.Series, like: pl.Series) -> pl.Series:

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
 
+from workbench.load._interop import null_array
 from workbench.load._otlp_native import release as release_scanner_memory
 from workbench.load._otlp_native import scan_block
 
@@ -188,7 +189,7 @@ def complete(array: pa.Array, target: pa.DataType) -> pa.Array:
         for i in range(target.num_fields):
             field = target.field(i)
             at = array.type.get_field_index(field.name)
-            children.append(pa.nulls(len(array), field.type) if at < 0 else complete(array.field(at), field.type))
+            children.append(null_array(len(array), field.type) if at < 0 else complete(array.field(at), field.type))
         return pa.Array.from_buffers(target, len(array), [array.buffers()[0]], null_count=array.null_count,
                                      children=children)
     if array.offset == 0 and pa.types.is_list(target) and pa.types.is_list(array.type):

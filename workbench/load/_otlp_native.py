@@ -21,7 +21,7 @@ import os
 import numpy as np
 import pyarrow as pa
 
-from workbench.load._interop import int64s, valid_mask
+from workbench.load._interop import int64s, null_array, valid_mask
 
 try:
     from workbench.load import _otlp_scan
@@ -152,7 +152,7 @@ def _assemble(dtype: pa.DataType, length: int, buffers) -> pa.Array:
     if first is None:
         for _ in range(_buffer_count(dtype) - 1):
             next(buffers)
-        return pa.nulls(length, dtype)
+        return null_array(length, dtype)
     valid = np.frombuffer(first, dtype=np.uint8)
     nulls = length - int(np.count_nonzero(valid))
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
