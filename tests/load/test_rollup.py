@@ -80,12 +80,27 @@ def test_trace_rollup_counts_tokens_on_llm_leaves_and_takes_root_io():
     assert t1["cost_usd"] == pytest.approx(0.03)
     assert t1["n_spans"] == 5 and t1["n_llm_calls"] == 3 and t1["n_tool_calls"] == 1 and t1["n_errors"] == 1
     assert t1["models"] == ["m1", "m2"]
+    assert traces.filter(pl.col("trace_id") == "t2")["models"].to_list() == [[]]  # an LLM span naming no model
     assert t1["prompt_version"] == "v2"
     assert t1["duration_ms"] == 10_000
     assert t1["status"] == "ok"  # the root says ok; the tool error is counted, not promoted
     sessions = build_sessions(traces)
     assert sessions.row(0, named=True)["trace_ids"] == ["t1", "t2"]
     assert sessions.row(0, named=True)["n_turns"] == 2
+
+
+def test_models_are_distinct_in_the_order_first_used_root_first_then_by_start():
+    rows = [
+        span("t", "late", "root", kind="llm", start=9, end=10, model="m3"),
+        span("t", "tool", "root", kind="tool", start=1, end=2, model="not-an-llm"),
+        span("t", "early", "root", kind="llm", start=2, end=3, model="m2"),
+        span("t", "again", "root", kind="llm", start=5, end=6, model="m3"),
+        span("t", "unnamed", "root", kind="llm", start=1, end=2),
+        span("t", "root", kind="llm", start=0, end=11, model="m1"),
+        span("u", "solo", kind="agent", start=0, end=1),
+    ]
+    traces = build_traces(flag_anomalies(spans_frame(rows))).sort("trace_id")
+    assert traces["models"].to_list() == [["m1", "m2", "m3"], []]
 
 
 def test_outcomes_from_feedback():

@@ -76,11 +76,9 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
         pl.col("tokens_total").filter(leaf).is_not_null().any().alias("_has_total"),
         pl.col("tokens_in").filter(leaf).is_not_null().any().alias("_has_tokens"),
         pl.col("cost_usd").filter(leaf).is_not_null().any().alias("_has_cost"),
-        pl.col("model").sort_by("_rank").filter((llm & pl.col("model").is_not_null()).sort_by("_rank"))
-        .unique(maintain_order=True).alias("models"),
         tags.alias("tags"),
         pl.col("_anomalies").sum().alias("n_anomalies"),
-    )
+    ).join(_models(keys), on="trace_id", how="left").with_columns(pl.col("models").fill_null([]))
     first_row = _rows(traces["_first"], order)
     root_row = _rows(traces.select(pl.when("_has_root").then("_first")).to_series(), order)
     # the text columns are the wide ones: pick each trace's row first, then gather the text once
@@ -118,6 +116,17 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
 _FIRST_VALUE_COLUMNS = ("session_id", "user_id", "prompt_version", "app_version", "source_format", "source_file")
 _NUMBERS = ("tokens_in", "tokens_out", "tokens_total", "cost_usd")
 _IS_ROOT = pl.col("is_orphan").fill_null(False) | pl.col("parent_span_id").is_null()
+
+
+def _models(keys: pl.DataFrame) -> pl.DataFrame:
+    """Per trace with an LLM span naming its model: the distinct models, first used first.
+
+    A group-by of the LLM spans alone, sorted by rank first (a group's rows
+    keep their order): sorting every trace's spans inside the main group-by
+    took two thirds of its time.
+    """
+    return (keys.filter(pl.col("_is_llm") & pl.col("model").is_not_null()).sort("_rank")
+            .group_by("trace_id", maintain_order=True).agg(pl.col("model").unique(maintain_order=True).alias("models")))
 
 
 def _span_order(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
