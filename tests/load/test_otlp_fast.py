@@ -7,7 +7,7 @@ import random
 import orjson
 import pytest
 
-from workbench.load import _blocks, _otlp_fast, _otlp_native, otlp
+from workbench.load import _blocks, _otlp_fast, _otlp_native, otlp, read_traces
 from workbench.load._records import read_bytes
 
 
@@ -338,3 +338,25 @@ def test_flattened_messages_are_columnar_and_equal_the_reference(tmp_path):
     assert fast.spans["output"][3] == ('[{"tool_calls":[{"id":"hi \\"there\\"\\n","function":{"arguments":"{\\"x\\": 1}",'
                                        '"name":"lookup"}},{"function":{"name":"hi \\"there\\"\\n"},"id":"b"}],'
                                        '"role":"assistant"}]')
+
+
+def test_a_column_no_span_of_a_block_fills_is_one_null_value_and_equals_the_reference(tmp_path, monkeypatch):
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 8 << 10)  # five blocks; only the last one carries a cost
+    spans = _odd_spans(60)
+    for i, span in enumerate(spans):
+        span["attributes"] = [{"key": "input.value", "value": {"stringValue": f"question {i} " * 20}}]
+        if i >= 50:
+            span["attributes"].append({"key": "llm.cost.total", "value": {"doubleValue": i / 100}})
+    path = tmp_path / "costs.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(s) for s in spans) + b"\n")
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert stats.rows_columnar == 60 and _rows(fast.conformed().spans) == _rows(slow.spans)
+    # absent from every block: one null literal for the whole table, not a null per row in every block
+    assert fast.spans["input"].n_chunks() == 5
+    assert fast.spans["error_type"].n_chunks() == 1 and fast.spans["error_type"].null_count() == 60
+    # a column some blocks fill and others not: cut like the others once assembled (no rechunk on every use)
+    spans = read_traces(path, format="otlp", cache=False).spans
+    assert spans["cost_usd"].to_list() == [None] * 50 + [i / 100 for i in range(50, 60)]
+    assert spans["cost_usd"].chunk_lengths() == spans["input"].chunk_lengths() and spans["input"].n_chunks() == 5

@@ -192,20 +192,32 @@ def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: in
     return winners, consumed
 
 
-def _gathered(frame: pl.DataFrame, winners: dict[str, np.ndarray]) -> list[pl.Series]:
-    """The plan's columns: each element's value gathered to its span by the winner positions (``-1``: null).
+def _with_plan_columns(base: pl.DataFrame, elements: pl.DataFrame, winners: dict[str, np.ndarray]) -> pl.DataFrame:
+    """``base`` with the plan's columns: each element's value gathered to its span by the winner positions
+    (``-1``: null).
 
     One gather per value type over all its columns at once, then cut in
     columns: building a polars expression per column held the GIL longer
-    than the gathers take, and the workers map blocks side by side.
+    than the gathers take, and the workers map blocks side by side. A column
+    no span of the block fills (``error_type``, ``cost_usd`` and the
+    metadata on the benchmark) is a null literal instead: a polars scalar
+    column holds no value per row (a gathered one holds 16 bytes per row
+    for text), and blocks that all lack it concatenate to one scalar again.
     """
-    n = len(winners["input"])
+    n = base.height
+    filled = {name for name, pos in winners.items() if (pos >= 0).any()}
     columns: list[pl.Series] = []
     for kind, names in _PLAN_BY_KIND.items():
-        index = gather_index(np.concatenate([winners[name] for name in names]))
-        values = frame.select(_TYPED[kind](index)).to_series()
-        columns += [values.slice(k * n, n).alias(name) for k, name in enumerate(names)]
-    return columns
+        names = [name for name in names if name in filled]
+        if names:
+            index = gather_index(np.concatenate([winners[name] for name in names]))
+            values = elements.select(_TYPED[kind](index)).to_series()
+            columns += [values.slice(k * n, n).alias(name) for k, name in enumerate(names)]
+    return base.hstack(columns).with_columns(_ABSENT[name] for name in PLAN if name not in filled)
+
+
+_ABSENT = {name: pl.lit(None, dtype={"str": pl.String, "int": pl.Int64, "float": pl.Float64}[kind]).alias(name)
+           for name, (kind, _) in PLAN.items()}
 
 
 def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: dict,
@@ -242,7 +254,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     for side, text in messages.items():  # with messages, input.value / output.value stay in attributes
         kept = winners[side][text.is_not_null().to_numpy()]
         consumed[kept[kept >= 0]] = False
-    frame = _derive(base.hstack(_gathered(elements, winners)))
+    frame = _derive(_with_plan_columns(base, elements, winners))
     if messages:
         if spill is not None:  # built text, like the input/output it stands for: to the file
             messages = {side: polars_series(spill.move_all(text.to_arrow(compat_level=pl.CompatLevel.newest())))
