@@ -118,10 +118,15 @@ def test_unmapping_keeps_the_page_the_next_block_starts_in(tmp_path):
     region.close()
 
 
+@pytest.mark.parametrize("c_extension", [True, False], ids=["C", "python"])
 @pytest.mark.parametrize("line_bytes", [3, 400, 5000])
-def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes):
+def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes, c_extension, monkeypatch):
+    if not c_extension:
+        monkeypatch.setattr(_blocks, "_otlp_scan", None)
+    elif _blocks._otlp_scan is None:
+        pytest.skip("built without the C extension")
     rng = np.random.default_rng(line_bytes)
-    lines = [b"x" * int(n) for n in rng.integers(0, 2 * line_bytes, 3000)]
+    lines = [b"x" * int(n) for n in rng.integers(0, 2 * line_bytes, 9000)]  # C: its list grows past 4,096
     buffer = bytearray(b"\n".join(lines) + b"\ntail")
     want = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == 10)
     for scratch in (np.empty(len(buffer), dtype=bool), np.empty(10, dtype=bool)):  # too small: a long line
@@ -129,6 +134,28 @@ def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes):
         assert _blocks.newlines(buffer, 0, 100, scratch).tolist() == want[want < 100].tolist()
         start = int(want[5]) + 1  # counted from the start asked for
         assert _blocks.newlines(buffer, start, len(buffer), scratch).tolist() == (want[6:] - start).tolist()
+    for edge in (b"", b"no newline", b"\n", b"\n\n\n", b"a\nb\n"):
+        found = _blocks.newlines(edge, 0, len(edge), np.empty(16, dtype=bool))
+        assert found.dtype == np.int64 and found.tolist() == [i for i, byte in enumerate(edge) if byte == 10]
+
+
+def test_a_block_is_mapped_in_from_its_first_whole_page(tmp_path):
+    page = mmap.PAGESIZE
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * (4 * page // 256))
+    calls = []
+
+    class Spy:
+        def madvise(self, option, start, length):
+            calls.append((option, start, length))
+
+    _blocks._map_in(Spy(), page + 10, 3 * page + 5)  # from the page the block starts in
+    assert calls == [(_blocks._POPULATE_READ, page, 2 * page + 5)]
+    with open(path, "rb") as raw:
+        region = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+        _blocks._map_in(region, 10, 3 * page)  # the real call (or a kernel without it: nothing) reads nothing wrong
+        assert region[:] == path.read_bytes()
+        region.close()
 
 
 def test_a_pipe_is_read_through_the_ring(tmp_path):

@@ -37,6 +37,11 @@ import numpy as np
 from workbench.load._interop import unique
 from workbench.load._memory import ReusedBuffer, reused_buffer
 
+try:
+    from workbench.load import _otlp_scan
+except ImportError:  # installed without a C compiler
+    _otlp_scan = None
+
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
 BLOCKS_WANTED = 10  # a smaller file is cut in about this many blocks: its memory stays in proportion
@@ -45,6 +50,7 @@ NO_MMAP_VARIABLE = "WORKBENCH_NO_MMAP"
 _GZIP_MAGIC = b"\x1f\x8b"
 _PAGE = mmap.PAGESIZE
 _CAN_UNMAP_PAGES = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")
+_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux's value; Python 3.11 lacks the name
 
 
 @dataclass
@@ -162,6 +168,8 @@ def _cut(buffer, size: int, in_flight: int):
             if cut == -1:
                 cut = buffer.find(b"\n", start + step, size)
             end = cut + 1 if cut != -1 else size
+        if release:
+            _map_in(buffer, start, end)
         block = Block.of(line, start, buffer, start, end, scratch)
         yield block
         line, start = line + len(block.newlines), end
@@ -169,6 +177,15 @@ def _cut(buffer, size: int, in_flight: int):
             done.append((block.offset, end))
             if len(done) > in_flight:
                 _unmap_pages(buffer, *done.popleft())
+
+
+def _map_in(region: mmap.mmap, start: int, end: int) -> None:
+    """Map the pages of ``[start, end)`` (in the page cache after the first read) in one call
+    (``MADV_POPULATE_READ``, Linux 5.14): 257 MB in 30 ms, against 45-50 ms of page faults taken one
+    64 KiB run at a time as the newlines are searched. Elsewhere the faults still do it."""
+    first = start - start % _PAGE
+    with contextlib.suppress(OSError, ValueError):
+        region.madvise(_POPULATE_READ, first, end - first)
 
 
 def _unmap_pages(region: mmap.mmap, start: int, end: int) -> None:
@@ -212,11 +229,15 @@ def _read_in_ring(handle, step: int, in_flight: int):
 def newlines(buffer, start: int, end: int, scratch: np.ndarray) -> np.ndarray:
     """Positions of the newlines in ``buffer[start:end]``, counted from ``start``.
 
-    Lines of spans are long (kilobytes): a ``find`` (memchr) per line is 2-3x
-    faster than comparing every byte. Short lines (judged on the first 64 KiB)
-    take the vectorised compare, into a reused buffer (fresh pages are slow
+    Lines of spans are long (kilobytes): a ``memchr`` per line is 2-3x
+    faster than comparing every byte. The C extension runs that loop without
+    the GIL (100k spans: 19 ms of Python ``find`` calls -> 4 ms). Without it,
+    long lines take a ``find`` per line; short lines (judged on the first 64
+    KiB) the vectorised compare, into a reused buffer (fresh pages are slow
     to fault in on a VM).
     """
+    if _otlp_scan is not None:
+        return np.frombuffer(_otlp_scan.newlines(memoryview(buffer)[start:end]), dtype=np.int64)
     size = end - start
     head = min(size, 1 << 16)
     if np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=head, offset=start) == 10) * LONG_LINE_BYTES <= head:
