@@ -340,15 +340,24 @@ def test_flattened_messages_are_columnar_and_equal_the_reference(tmp_path):
                                        '"role":"assistant"}]')
 
 
-def test_a_column_no_span_of_a_block_fills_is_one_null_value_and_equals_the_reference(tmp_path, monkeypatch):
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 8 << 10)  # five blocks; only the last one carries a cost
+def _costed(tmp_path, cost_parts: bool):
+    """Sixty spans in five blocks (8 KiB); the last ten carry a cost, spans 20-24 only cost parts if asked."""
     spans = _odd_spans(60)
     for i, span in enumerate(spans):
         span["attributes"] = [{"key": "input.value", "value": {"stringValue": f"question {i} " * 20}}]
         if i >= 50:
             span["attributes"].append({"key": "llm.cost.total", "value": {"doubleValue": i / 100}})
+        if cost_parts and 20 <= i < 25:  # the reference reader sums the parts, so it reads these lines
+            span["attributes"] += [{"key": "llm.cost.prompt", "value": {"doubleValue": 0.5}},
+                                   {"key": "llm.cost.completion", "value": {"doubleValue": 0.25}}]
     path = tmp_path / "costs.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(s) for s in spans) + b"\n")
+    return path
+
+
+def test_a_column_no_span_of_a_block_fills_is_one_null_value_and_equals_the_reference(tmp_path, monkeypatch):
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 8 << 10)
+    path = _costed(tmp_path, cost_parts=False)
     stats = _otlp_fast.FastStats()
     fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
     slow = otlp.read_python(str(path), read_bytes(path)).conformed()
@@ -360,3 +369,14 @@ def test_a_column_no_span_of_a_block_fills_is_one_null_value_and_equals_the_refe
     spans = read_traces(path, format="otlp", cache=False).spans
     assert spans["cost_usd"].to_list() == [None] * 50 + [i / 100 for i in range(50, 60)]
     assert spans["cost_usd"].chunk_lengths() == spans["input"].chunk_lengths() and spans["input"].n_chunks() == 5
+
+
+def test_cost_parts_in_some_blocks_only_send_their_lines_to_the_reference(tmp_path, monkeypatch):
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 8 << 10)  # the other blocks leave the cost-part check out
+    path = _costed(tmp_path, cost_parts=True)
+    stats = _otlp_fast.FastStats()
+    fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()
+    slow = otlp.read_python(str(path), read_bytes(path)).conformed()
+    assert stats.rows_columnar == 55 and stats.lines_line_by_line == 5
+    assert _rows(fast.spans) == _rows(slow.spans)
+    assert fast.spans["cost_usd"].to_list() == [None] * 20 + [0.75] * 5 + [None] * 25 + [i / 100 for i in range(50, 60)]
