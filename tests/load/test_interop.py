@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,22 @@ def test_int64s_fills_nulls():
 def test_dictionary_encode_agrees_with_pyarrow(strings, start):
     array = pa.concat_arrays([pa.array(strings, pa.string_view()), pa.array(strings[::-1], pa.string_view())])
     array = array.slice(min(start, len(array)))
+    codes, distinct = _otlp_native.dictionary_encode(array)
+    encoded = array.dictionary_encode()
+    assert codes.tolist() == pl.Series(encoded.indices).fill_null(-1).to_list()
+    assert distinct == encoded.dictionary.to_pylist()
+
+
+@pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C scanner is not built here")
+def test_dictionary_encode_guesses_the_next_key_and_checks_the_guess():
+    rng = random.Random(3)
+    orders = [["kind", "input.value", "output.value", "llm.model_name"], ["kind", "tool.name", "input.value"],
+              ["input.value", "kind"], ["a" * 13, "a" * 12 + "b", "a" * 12]]  # same prefix, same length
+    keys = []
+    for _ in range(3000):  # spans repeat an order, switch, drop or null a key: the guess hits, then misses
+        order = rng.choice(orders)
+        keys += [None if rng.random() < 0.02 else key for key in order if rng.random() < 0.95]
+    array = pa.array(keys, pa.string_view())
     codes, distinct = _otlp_native.dictionary_encode(array)
     encoded = array.dictionary_encode()
     assert codes.tolist() == pl.Series(encoded.indices).fill_null(-1).to_list()
