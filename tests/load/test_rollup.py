@@ -152,3 +152,28 @@ def test_order_is_root_then_start_then_row_and_leaves_are_found_by_graph():
     assert traces["t"]["tokens_in"] == 3 + 50  # tie-b has an LLM child, so only the leaves count
     assert traces["u"]["root_span_id"] == "x"  # an orphan counts as a root; the span without a start comes last
     assert traces["u"]["input"] == "orphan with time"
+
+
+def test_a_trace_whose_llm_leaves_carry_nothing_falls_back_to_its_root():
+    rows = [
+        # no LLM span at all: the root's counts, no models, input and output the root's
+        span("a", "root", kind="agent", start=0, end=3, tokens_in=7, tokens_out=3, tokens_total=10, cost_usd=0.5,
+             input="qa", output="ra"),
+        span("a", "tool", "root", kind="tool", start=1, end=2),
+        # LLM leaves without counts: the root's again; the root has no input, so the first LLM input, and the
+        # last LLM output
+        span("b", "root", kind="agent", start=10, end=20, tokens_in=1, tokens_out=2, session_id="s"),
+        span("b", "llm1", "root", kind="llm", start=11, end=12, input="first", output="early", model="m"),
+        span("b", "llm2", "root", kind="llm", start=13, end=14, input="second", output="late"),
+        # counts on one leaf only, cost on none: the leaves' counts, the root's cost
+        span("c", "root", kind="agent", start=30, end=40, cost_usd=0.25, tokens_in=100, tokens_out=100),
+        span("c", "llm1", "root", kind="llm", start=31, end=32, tokens_in=4, tokens_out=6),
+        span("c", "llm2", "root", kind="llm", start=33, end=34),
+    ]
+    traces = {row["trace_id"]: row for row in build_traces(flag_anomalies(spans_frame(rows))).to_dicts()}
+    a, b, c = traces["a"], traces["b"], traces["c"]
+    assert (a["tokens_in"], a["tokens_out"], a["tokens_total"], a["cost_usd"]) == (7, 3, 10, 0.5)
+    assert (a["n_llm_calls"], a["models"], a["input"], a["output"]) == (0, [], "qa", "ra")
+    assert (b["tokens_in"], b["tokens_out"], b["tokens_total"], b["cost_usd"]) == (1, 2, None, None)
+    assert (b["input"], b["output"], b["models"], b["session_id"]) == ("first", "late", ["m"], "s")
+    assert (c["tokens_in"], c["tokens_out"], c["tokens_total"], c["cost_usd"]) == (4, 6, 10, 0.25)
