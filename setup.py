@@ -10,5 +10,6 @@ from setuptools import Extension, setup
 setup(ext_modules=[Extension("workbench.load._otlp_scan", ["workbench/load/_otlp_scan.c"], optional=True,
                              depends=["workbench/load/_utf8.h", "workbench/load/_encode.h",
                                       "workbench/load/_buffers.h", "workbench/load/_json_text.h",
-                                      "workbench/load/_views.h", "workbench/load/_json_objects.h"],
+                                      "workbench/load/_views.h", "workbench/load/_json_objects.h",
+                                      "workbench/load/_text_checks.h"],
                              extra_compile_args=["-O2", "-std=c99"])])

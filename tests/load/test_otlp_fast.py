@@ -11,12 +11,16 @@ from workbench.load import _blocks, _otlp_fast, _otlp_native, otlp, read_traces
 from workbench.load._records import read_bytes
 
 
-@pytest.fixture(autouse=True, params=["C scanner", "pyarrow"])
+@pytest.fixture(autouse=True, params=["C scanner", "pyarrow", "no C extension"])
 def parser(request, monkeypatch):
-    """Every test here runs with both block parsers: the C scanner where it is built, and pyarrow alone."""
+    """Every test here runs with both block parsers (the C scanner where it is built, and pyarrow alone), and
+    as an install without a C compiler runs: no scanner, and none of the extension's helpers either."""
     if request.param == "C scanner" and not _otlp_native.AVAILABLE:
         pytest.skip("the C scanner is not built here")
     monkeypatch.setattr(_otlp_native, "ENABLED", request.param == "C scanner")
+    if request.param == "no C extension":
+        monkeypatch.setattr(_otlp_native, "AVAILABLE", False)
+        monkeypatch.setattr(_blocks, "_otlp_scan", None)
     return request.param
 
 

@@ -267,3 +267,32 @@ def test_each_block_starts_from_the_last_blocks_sizes_and_reads_the_same():
     with pytest.raises(TypeError, match="hints"):
         _otlp_native._otlp_scan.scan(memoryview(_lines(_span(random.Random(1), 0))),
                                      _otlp_native.spec(pa.struct(list(schema))), [1, 2])
+
+
+_TEXTS = st.one_of(
+    st.none(),
+    st.from_regex(r"[+-]?[0-9]{0,20}", fullmatch=True),
+    st.sampled_from(["", "+", "-", "9" * 18, "9" * 19, "8" * 19, "0" + "1" * 18, "1" * 19, "1" * 20, "12\n",
+                     " 12", "１２", "1767261600010000000", "AbC", "abc", "é", "a" * 13 + "Z", "x" * 40]),
+    st.text(max_size=24),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TEXTS, max_size=40), st.integers(0, 3))
+def test_text_checks_agree_with_the_regular_expressions_they_replace(texts, start):
+    import numpy as np
+    import polars as pl
+
+    from workbench.load import _otlp_columns
+
+    array = pa.array(texts, pa.string_view()).slice(min(start, len(texts)))
+    series = pl.Series(array.to_pylist(), dtype=pl.String)
+    ints = series.str.contains(_otlp_columns.INT_TEXT).fill_null(False)
+    nanos = (series.str.contains(_otlp_columns._NANOS) | (series == "")).fill_null(True)
+    assert _otlp_native.text_checks(array, "int_texts").tolist() == ints.to_list()
+    assert _otlp_native.text_checks(array, "nanos_texts").tolist() == nanos.to_list()
+    only = np.arange(len(array)) % 2 == 0  # the others are not read: null
+    assert _otlp_native.text_checks(array, "int_texts", only).tolist() == (ints & pl.Series(only)).to_list()
+    upper = bool(series.str.contains(r"[A-Z]|[^\x00-\x7F]").any())
+    assert _otlp_native.has_upper(array) is upper

@@ -42,7 +42,7 @@ from workbench.load._otlp_json import (
     values_json,
 )
 from workbench.load._otlp_messages import message_columns
-from workbench.load._otlp_native import dictionary_encode
+from workbench.load._otlp_native import dictionary_encode, has_upper, text_checks
 from workbench.load._spill import TextSpill
 
 # attribute keys the line-by-line reader must see (structured or feedback-bearing)
@@ -140,23 +140,40 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
     key_id, distinct = dictionary_encode(pa.concat_arrays(keys)) if keys else (np.empty(0, np.int64), [])
     # only a key mapped to an integer column may hold its number as a string: test just those
     int_key = np.array([key in _INT_KEYS for key in distinct] + [False], dtype=bool)[key_id]
-    frame = polars_frame(pa.table({
+    columns = {
         "row": numpy_array(np.concatenate(rows) if rows else np.empty(0, np.int64)),
         **{_SHORT[name]: pa.chunked_array(arrays, SCALAR_TYPES[name]) for name, arrays in scalars.items()},
         "nested": numpy_array(np.concatenate(nested) if nested else np.empty(0, bool)),
-        "int_key": numpy_array(int_key),
-    }))
+    }
+    iv_ok, sv_int = _checked(scalars["intValue"], "int_texts"), _checked(scalars["stringValue"], "int_texts", int_key)
+    if iv_ok is not None and sv_int is not None:
+        columns |= {"iv_ok": numpy_array(iv_ok), "sv_int": numpy_array(sv_int)}
+    else:  # without the C extension: polars' regular expressions
+        columns["int_key"] = numpy_array(int_key)
     # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
-    return (frame.rechunk().with_columns(_IV_OK).with_columns(_ELEMENT_CHECKS).drop("nested", "int_key"),
-            key_id, distinct)
+    frame = polars_frame(pa.table(columns)).rechunk()
+    if "iv_ok" not in frame.columns:
+        frame = frame.with_columns(_IV_OK, _SV_INT).drop("int_key")
+    return frame.with_columns(_BAD).drop("nested"), key_id, distinct
+
+
+def _checked(arrays: list[pa.Array], check: str, only: np.ndarray | None = None) -> np.ndarray | None:
+    """:func:`workbench.load._otlp_native.text_checks` over string arrays taken as one (``None`` without the
+    C extension)."""
+    parts, start = [], 0
+    for array in arrays:
+        part = text_checks(array, check, None if only is None else only[start:start + len(array)])
+        if part is None:
+            return None
+        parts.append(part)
+        start += len(array)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 _IV_OK = pl.col("iv").str.contains(INT_TEXT).fill_null(False).alias("iv_ok")
-_ELEMENT_CHECKS = [
-    (pl.col("nested") | (pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")) != 1)
-     | (pl.col("iv").is_not_null() & ~pl.col("iv_ok")) | ~pl.col("dv").is_finite().fill_null(True)).alias("bad"),
-    pl.when(pl.col("int_key")).then(pl.col("sv")).str.contains(INT_TEXT).fill_null(False).alias("sv_int"),
-]
+_SV_INT = pl.when(pl.col("int_key")).then(pl.col("sv")).str.contains(INT_TEXT).fill_null(False).alias("sv_int")
+_BAD = (pl.col("nested") | (pl.sum_horizontal(pl.col(c).is_not_null().cast(pl.Int8) for c in ("sv", "iv", "dv", "bv")) != 1)
+        | (pl.col("iv").is_not_null() & ~pl.col("iv_ok")) | ~pl.col("dv").is_finite().fill_null(True)).alias("bad")
 
 
 def _winners(frame: pl.DataFrame, key_id: np.ndarray, distinct: list[str], n: int, el_complex: np.ndarray):
@@ -235,6 +252,7 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
         "trace_id": _field(chunks, "traceId"), "span_id": _field(chunks, "spanId"),
         "parent_span_id": _field(chunks, "parentSpanId"), "name": _field(chunks, "name"),
         "start_raw": _field(chunks, "startTimeUnixNano"), "end_raw": _field(chunks, "endTimeUnixNano"),
+        **_times_checked(chunks),
         "code_raw": pa.chunked_array([s.field("code") for s in status.chunks], pa.int64()),
         "message_raw": pa.chunked_array([s.field("message") for s in status.chunks], pa.string_view()),
         "status_null": numpy_array(~np.concatenate([valid_mask(s) for s in status.chunks])),
@@ -279,6 +297,14 @@ def span_columns(spans: pa.Array | pa.ChunkedArray | list[pa.Array], resource: d
     return frame.select(_OUTPUT), complex_rows
 
 
+def _times_checked(chunks: list[pa.Array]) -> dict[str, pa.Array]:
+    """``start_ok`` / ``end_ok``: the timestamp text is empty, null or nanoseconds the reference reader takes
+    (checked by the C extension; without it, :func:`_derive` runs ``_NANOS`` in polars)."""
+    checked = {f"{side}_ok": _checked([c.field(f"{side}TimeUnixNano") for c in chunks], "nanos_texts")
+               for side in ("start", "end")}
+    return {name: numpy_array(flags) for name, flags in checked.items() if flags is not None}
+
+
 def _derive(frame: pl.DataFrame, absent: frozenset[str] = frozenset()) -> pl.DataFrame:
     """Kind, times, status, derived tokens, metadata fallbacks (mirrors ``_attrs`` / ``otlp``).
 
@@ -290,8 +316,14 @@ def _derive(frame: pl.DataFrame, absent: frozenset[str] = frozenset()) -> pl.Dat
     """
     has_metadata, has_op, has_cost_part = (name not in absent for name in ("_metadata", "_op", "_cost_part"))
     derived = _derived("_resource_version" in frame.columns, has_metadata, has_op, has_cost_part)
+    if "start_ok" not in frame.columns:
+        frame = frame.with_columns(_TIMES_OK)
     return (frame.with_columns(_shared(has_metadata)).with_columns(*derived, *_lowercase_ids(frame))
             .drop(_SHARED_NAMES))
+
+
+_TIMES_OK = [(pl.col(f"{side}_raw").str.contains(_NANOS) | (pl.col(f"{side}_raw") == "")).fill_null(True)
+             .alias(f"{side}_ok") for side in ("start", "end")]
 
 
 def _metadata_value(key: str) -> pl.Expr:
@@ -339,8 +371,7 @@ def _derived(has_resource_version: bool, has_metadata: bool = True, has_op: bool
            | (pl.col("n_links") > 0).fill_null(False))
     for name in ("trace_id", "span_id"):
         odd = odd | (pl.col(name).str.len_bytes() > 0).not_().fill_null(True)
-    for name in ("start_raw", "end_raw"):
-        odd = odd | ~(pl.col(name).str.contains(_NANOS) | (pl.col(name) == "")).fill_null(True)
+    odd = odd | ~pl.col("start_ok") | ~pl.col("end_ok")
     for column, value in meta.items() if has_metadata else ():
         odd = odd | (pl.col(column).is_null() & (value.str.contains(r"^[\[{]") | (value == "null"))).fill_null(False)
     if has_cost_part:  # cost parts summed by the reference reader when there is no total
@@ -371,11 +402,12 @@ def _lowercase_ids(frame: pl.DataFrame) -> tuple[pl.Expr, ...]:
     ASCII letter and nothing beyond ASCII (which ``str.lower`` might change) is
     kept as parsed (its text stays in the parser's buffer, uncopied).
     """
-    return _id_exprs(frame.select(_HAS_UPPER).row(0))
+    upper = tuple(has_upper(frame[c].to_arrow(compat_level=pl.CompatLevel.newest())) for c in _IDS)
+    return _id_exprs(upper if None not in upper else frame.select(_HAS_UPPER).row(0))
 
 
 _IDS = ("trace_id", "span_id", "parent_span_id")
-_HAS_UPPER = [pl.col(c).str.contains(r"[A-Z]|[^\x00-\x7F]").any() for c in _IDS]
+_HAS_UPPER = [pl.col(c).str.contains(r"[A-Z]|[^\x00-\x7F]").any() for c in _IDS]  # without the C extension
 
 
 @functools.cache

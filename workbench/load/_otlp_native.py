@@ -130,6 +130,28 @@ def json_objects(rows: np.ndarray, key_ids: np.ndarray, prefixes: list[bytes], v
                                                             pa.py_buffer(views), pa.py_buffer(data)], null_count=nulls)
 
 
+def text_checks(array: pa.Array, check: str, only: np.ndarray | None = None) -> np.ndarray | None:
+    """``check`` of each string of a ``string_view`` array, by the C extension (``_text_checks.h``):
+    ``"int_texts"`` (an integer as text; null: False) or ``"nanos_texts"`` (a nanosecond timestamp as
+    text, or empty; null: True). ``only`` marks the strings to read: the others count as null. ``None``
+    without the extension or for another type."""
+    if not AVAILABLE or array.type != pa.string_view():
+        return None
+    views, n, data, valid = _view_args(array)
+    if only is not None:
+        valid = only if valid is None else valid & only
+    flags = getattr(_otlp_scan, check)(views, n, data, None if valid is None else np.ascontiguousarray(valid))
+    return np.frombuffer(flags, dtype=bool)
+
+
+def has_upper(array: pa.Array) -> bool | None:
+    """Whether a string of a ``string_view`` array holds an ASCII capital or a byte beyond ASCII (C
+    extension); ``None`` without it or for another type."""
+    if not AVAILABLE or array.type != pa.string_view():
+        return None
+    return _otlp_scan.has_upper(*_view_args(array))
+
+
 def _view_args(array: pa.Array) -> tuple:
     """A ``string_view`` array as the C functions over views take it: ``(views, n, data buffers, valid)``."""
     if not len(array):

@@ -21,6 +21,7 @@
  *              the reference reader can read, or None (let pyarrow try);  release();
  *              utf8_valid(data, scalar=False) -> bool (the strings' check, or its scalar fallback: for the tests);
  *              newlines(data) -> bytes: the newlines' offsets, int64 (the blocks' line index, _blocks.py);
+ *              int_texts / nanos_texts / has_upper(views, n, data, valid): the mapping's text checks (_text_checks.h);
  *              encode(views, n, data, valid): a string_view array dictionary-encoded (_encode.h);
  *              json_strings(views, n, data, valid): its strings as JSON literals (_json_text.h);
  *              json_objects(rows, key_ids, prefixes, values, tails, n_rows): pieces joined per row (_json_objects.h)
@@ -53,6 +54,7 @@
 #include "_encode.h"
 #include "_json_text.h"
 #include "_json_objects.h"
+#include "_text_checks.h"
 #include "_buffers.h"
 
 enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
@@ -708,6 +710,9 @@ static PyObject *py_newlines(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
+    {"int_texts", int_texts, METH_VARARGS, "int_texts(views, n, data, valid) -> bytes: see _text_checks.h."},
+    {"nanos_texts", nanos_texts, METH_VARARGS, "nanos_texts(views, n, data, valid) -> bytes: see _text_checks.h."},
+    {"has_upper", has_upper, METH_VARARGS, "has_upper(views, n, data, valid) -> bool: see _text_checks.h."},
     {"newlines", py_newlines, METH_VARARGS, "newlines(data) -> bytes: the newlines' offsets in data as int64 values."},
     {"encode", encode, METH_VARARGS, "encode(views, n, data, valid) -> (codes, distinct): see the module source."},
     {"json_strings", json_strings, METH_VARARGS, "json_strings(views, n, data, valid) -> (views, data): see _json_text.h."},
