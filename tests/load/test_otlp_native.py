@@ -97,6 +97,18 @@ def test_strings_with_escapes_and_unicode_read_the_same(text):
     assert table is not None and table.column("name").to_pylist()[:2] == [text, text]
 
 
+def test_strings_of_every_length_up_to_forty_keep_their_bytes_in_the_views():
+    texts = ["0123456789abcdefghijklmnopqrstuvwxyzABCD"[:n] for n in range(41)]
+    texts += [t[:-1] + "\n" for t in texts[1:]] + ["é" * n for n in range(1, 8)] + ["\"" * n for n in range(1, 14)]
+    spans = [{"traceId": t, "spanId": t[::-1], "name": t, "attributes": [{"key": t, "value": {"stringValue": t}}]}
+             for t in texts]
+    table = _agree(_lines(*spans))
+    assert table is not None
+    assert table.column("name").to_pylist() == texts and table.column("spanId").to_pylist() == [t[::-1] for t in texts]
+    values = [row[0]["value"]["stringValue"] for row in table.column("attributes").to_pylist()]
+    assert values == texts
+
+
 @pytest.mark.parametrize("line", [
     b'{"name": "a", "name": "b"}',  # a repeated key
     b'{"nope": 1}',  # an unknown field
