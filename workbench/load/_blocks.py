@@ -231,7 +231,7 @@ def newlines(buffer, start: int, end: int, scratch: np.ndarray) -> np.ndarray:
 
     Lines of spans are long (kilobytes): a ``memchr`` per line is 2-3x
     faster than comparing every byte. The C extension runs that loop without
-    the GIL (100k spans: 19 ms of Python ``find`` calls -> 4 ms). Without it,
+    the GIL (100k spans: 19 ms of Python ``find`` calls -> 13 ms). Without it,
     long lines take a ``find`` per line; short lines (judged on the first 64
     KiB) the vectorised compare, into a reused buffer (fresh pages are slow
     to fault in on a VM).
