@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from workbench.load import _blocks
+from workbench.load import _blocks, _otlp_native
 
 IN_FLIGHT = 2
 
@@ -122,8 +122,8 @@ def test_unmapping_keeps_the_page_the_next_block_starts_in(tmp_path):
 @pytest.mark.parametrize("line_bytes", [3, 400, 5000])
 def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes, c_extension, monkeypatch):
     if not c_extension:
-        monkeypatch.setattr(_blocks, "_otlp_scan", None)
-    elif _blocks._otlp_scan is None:
+        monkeypatch.setattr(_otlp_native, "AVAILABLE", False)
+    elif not _otlp_native.AVAILABLE:
         pytest.skip("built without the C extension")
     rng = np.random.default_rng(line_bytes)
     lines = [b"x" * int(n) for n in rng.integers(0, 2 * line_bytes, 9000)]  # C: its list grows past 4,096

@@ -20,7 +20,6 @@ def parser(request, monkeypatch):
     monkeypatch.setattr(_otlp_native, "ENABLED", request.param == "C scanner")
     if request.param == "no C extension":
         monkeypatch.setattr(_otlp_native, "AVAILABLE", False)
-        monkeypatch.setattr(_blocks, "_otlp_scan", None)
     return request.param
 
 

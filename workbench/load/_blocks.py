@@ -36,11 +36,7 @@ import numpy as np
 
 from workbench.load._interop import unique
 from workbench.load._memory import ReusedBuffer, reused_buffer
-
-try:
-    from workbench.load import _otlp_scan
-except ImportError:  # installed without a C compiler
-    _otlp_scan = None
+from workbench.load._otlp_native import newlines as native_newlines
 
 BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
 MIN_BLOCK_BYTES = 16 << 20
@@ -236,8 +232,9 @@ def newlines(buffer, start: int, end: int, scratch: np.ndarray) -> np.ndarray:
     KiB) the vectorised compare, into a reused buffer (fresh pages are slow
     to fault in on a VM).
     """
-    if _otlp_scan is not None:
-        return np.frombuffer(_otlp_scan.newlines(memoryview(buffer)[start:end]), dtype=np.int64)
+    found = native_newlines(memoryview(buffer)[start:end])
+    if found is not None:
+        return found
     size = end - start
     head = min(size, 1 << 16)
     if np.count_nonzero(np.frombuffer(buffer, dtype=np.uint8, count=head, offset=start) == 10) * LONG_LINE_BYTES <= head:

@@ -18,7 +18,7 @@
  * among the distinct strings in the order they first appear; -1 where valid, a byte per string, is 0),
  * and the distinct strings as bytes. The arguments: _views.h.
  * Spans list their attributes in the same order, so each string is first compared with the one that
- * followed the previous string last time; only a miss is hashed (2.3 -> 0.8 ms for 113k keys). */
+ * followed the previous string last time; only a miss is hashed (2.3 -> 1.0 ms for 113k keys). */
 static PyObject *encode(PyObject *self, PyObject *args) {
     view_args a;
     if (!views_acquire(args, "encode", &a)) return NULL;

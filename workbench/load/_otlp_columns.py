@@ -146,13 +146,14 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
         "nested": numpy_array(np.concatenate(nested) if nested else np.empty(0, bool)),
     }
     iv_ok, sv_int = _checked(scalars["intValue"], "int_texts"), _checked(scalars["stringValue"], "int_texts", int_key)
-    if iv_ok is not None and sv_int is not None:
+    checked = iv_ok is not None and sv_int is not None
+    if checked:
         columns |= {"iv_ok": numpy_array(iv_ok), "sv_int": numpy_array(sv_int)}
     else:  # without the C extension: polars' regular expressions
         columns["int_key"] = numpy_array(int_key)
     # one chunk each: polars gathers a one-chunk string column by copying views; across chunks it copies the text
     frame = polars_frame(pa.table(columns)).rechunk()
-    if "iv_ok" not in frame.columns:
+    if not checked:
         frame = frame.with_columns(_IV_OK, _SV_INT).drop("int_key")
     return frame.with_columns(_BAD).drop("nested"), key_id, distinct
 
@@ -306,7 +307,7 @@ def _times_checked(chunks: list[pa.Array]) -> dict[str, pa.Array]:
     return {name: numpy_array(flags) for name, flags in checked.items() if flags is not None}
 
 
-def _derive(frame: pl.DataFrame, absent: frozenset[str] = frozenset()) -> pl.DataFrame:
+def _derive(frame: pl.DataFrame, absent: frozenset[str]) -> pl.DataFrame:
     """Kind, times, status, derived tokens, metadata fallbacks (mirrors ``_attrs`` / ``otlp``).
 
     The expressions are built once per variant (resource version or not, ids
@@ -355,8 +356,8 @@ _SHARED_NAMES = [e.meta.output_name() for e in _shared(True)]
 
 
 @functools.cache
-def _derived(has_resource_version: bool, has_metadata: bool = True, has_op: bool = True,
-             has_cost_part: bool = True) -> tuple[pl.Expr, ...]:
+def _derived(has_resource_version: bool, has_metadata: bool, has_op: bool, has_cost_part: bool,
+             ) -> tuple[pl.Expr, ...]:
     oi = pl.col("_oi")
     op = (pl.col("_op").str.to_lowercase().replace_strict(_attrs.GENAI_OPERATIONS, default=None,
                                                           return_dtype=pl.String)

@@ -130,6 +130,14 @@ def json_objects(rows: np.ndarray, key_ids: np.ndarray, prefixes: list[bytes], v
                                                             pa.py_buffer(views), pa.py_buffer(data)], null_count=nulls)
 
 
+def newlines(data: memoryview) -> np.ndarray | None:
+    """The offsets of the newlines in ``data`` (int64), found by the C extension's ``memchr`` loop without
+    the GIL; ``None`` without the extension."""
+    if not AVAILABLE:
+        return None
+    return np.frombuffer(_otlp_scan.newlines(data), dtype=np.int64)
+
+
 def text_checks(array: pa.Array, check: str, only: np.ndarray | None = None) -> np.ndarray | None:
     """``check`` of each string of a ``string_view`` array, by the C extension (``_text_checks.h``):
     ``"int_texts"`` (an integer as text; null: False) or ``"nanos_texts"`` (a nanosecond timestamp as

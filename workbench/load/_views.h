@@ -2,7 +2,8 @@
  * The arguments of the scanner module's functions over an Arrow string_view array (_encode.h,
  * _json_text.h, _json_objects.h): (views, n, data, valid): n 16-byte views, the tuple of their data buffers, and a
  * byte per string (0: null) or None. The buffers are untrusted: every view is bounds-checked.
- * view_write writes a view (for those functions' results and the scanner's strings).
+ * view_write writes a view (those functions' results; the scanner stores its strings' views with
+ * view_store, _otlp_scan.c, and uses view_write only where SSE2 is missing).
  */
 #ifndef WORKBENCH_VIEWS_H
 #define WORKBENCH_VIEWS_H
