@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import mmap
 import os
+import sys
 import threading
 
 import numpy as np
@@ -139,22 +140,51 @@ def test_newlines_found_by_memchr_or_vector_compare_agree(line_bytes, c_extensio
         assert found.dtype == np.int64 and found.tolist() == [i for i, byte in enumerate(edge) if byte == 10]
 
 
-def test_a_block_is_mapped_in_from_its_first_whole_page(tmp_path):
+class _SpyMapping(mmap.mmap):
+    """A mapping that records ``madvise`` calls instead of making them."""
+
+    calls: list
+
+    def madvise(self, option, start=0, length=None):
+        self.calls.append((option, start, length))
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_a_block_is_mapped_in_from_its_first_whole_page(tmp_path, monkeypatch, extension):
     page = mmap.PAGESIZE
     path = tmp_path / "f.bin"
     path.write_bytes(bytes(range(256)) * (4 * page // 256))
-    calls = []
-
-    class Spy:
-        def madvise(self, option, start, length):
-            calls.append((option, start, length))
-
-    _blocks._map_in(Spy(), page + 10, 3 * page + 5)  # from the page the block starts in
-    assert calls == [(_blocks._POPULATE_READ, page, 2 * page + 5)]
+    populated = []
+    monkeypatch.setattr(_blocks, "populate", lambda view: populated.append(bytes(view)) or True if extension else None)
+    spy = _SpyMapping(-1, 4 * page)
+    spy.calls = []
+    spy[:] = path.read_bytes()
+    _blocks._map_in(spy, page + 10, 3 * page + 5)  # from the page the block starts in
+    if extension:  # the C extension's call, made without the GIL
+        assert populated == [path.read_bytes()[page:3 * page + 5]] and spy.calls == []
+    else:  # Python's, which holds the GIL
+        assert spy.calls == [(_blocks._POPULATE_READ, page, 2 * page + 5)]
+    monkeypatch.undo()
     with open(path, "rb") as raw:
         region = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
         _blocks._map_in(region, 10, 3 * page)  # the real call (or a kernel without it: nothing) reads nothing wrong
         assert region[:] == path.read_bytes()
+        region.close()
+
+
+@pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C extension is not built")
+def test_populate_maps_in_pages_from_a_page_start_only(tmp_path):
+    page = mmap.PAGESIZE
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * (3 * page))
+    with open(path, "rb") as raw:
+        region = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(region)
+        assert _otlp_native.populate(view[1:page]) is False  # not a page start: the kernel refuses
+        kernel = tuple(int(part) for part in os.uname().release.split(".")[:2] if part.isdigit())
+        if sys.platform == "linux" and kernel >= (5, 14):  # MADV_POPULATE_READ
+            assert _otlp_native.populate(view[page:]) is True
+        del view
         region.close()
 
 

@@ -138,6 +138,14 @@ def newlines(data: memoryview) -> np.ndarray | None:
     return np.frombuffer(_otlp_scan.newlines(data), dtype=np.int64)
 
 
+def populate(data: memoryview) -> bool | None:
+    """Map in the pages under ``data`` (which starts on a page) without holding the GIL
+    (``MADV_POPULATE_READ``); whether the kernel did, or ``None`` without the extension."""
+    if not AVAILABLE:
+        return None
+    return _otlp_scan.populate(data)
+
+
 def text_checks(array: pa.Array, check: str, only: np.ndarray | None = None) -> np.ndarray | None:
     """``check`` of each string of a ``string_view`` array, by the C extension (``_text_checks.h``):
     ``"int_texts"`` (an integer as text; null: False) or ``"nanos_texts"`` (a nanosecond timestamp as
