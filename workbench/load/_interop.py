@@ -154,6 +154,12 @@ def aligned(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(chunked_like(frame[name].rechunk(), like) for name in uneven) if uneven else frame
 
 
+def stacked(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """``frames`` one under another, without a copy, their columns cut alike (:func:`aligned`): the blocks
+    of a file, or the files of a load."""
+    return aligned(pl.concat(frames, how="vertical", rechunk=False))
+
+
 def valid_mask(array: pa.Array) -> np.ndarray:
     """Which entries of ``array`` are not null (read from its validity bitmap)."""
     n = len(array)

@@ -10,7 +10,7 @@ import polars as pl
 
 from workbench import _html, schema
 from workbench.load._base import Problem, ReaderResult, problems_frame
-from workbench.load._interop import aligned
+from workbench.load._interop import stacked
 from workbench.load.anomalies import flag_anomalies, span_graph
 from workbench.load.langfuse import attach_to_trace_roots
 from workbench.load.rollup import build_sessions, build_traces
@@ -171,8 +171,7 @@ def assemble(parts: Sequence[tuple[ReaderResult, dict[str, Any]]], *, extra_prob
         Problems that belong to no reader (an unreadable file, an unknown format).
     """
     conformed = [result.conformed() for result, _ in parts]
-    spans = aligned(pl.concat([c.spans for c in conformed], how="vertical")) if conformed else schema.empty(
-        schema.SPANS)
+    spans = stacked([c.spans for c in conformed]) if conformed else schema.empty(schema.SPANS)
     feedback = (
         pl.concat([c.feedback for c in conformed], how="vertical") if conformed else schema.empty(schema.FEEDBACK)
     )
