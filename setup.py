@@ -11,5 +11,5 @@ setup(ext_modules=[Extension("workbench.load._otlp_scan", ["workbench/load/_otlp
                              depends=["workbench/load/_utf8.h", "workbench/load/_encode.h",
                                       "workbench/load/_buffers.h", "workbench/load/_json_text.h",
                                       "workbench/load/_views.h", "workbench/load/_json_objects.h",
-                                      "workbench/load/_text_checks.h"],
+                                      "workbench/load/_text_checks.h", "workbench/load/_span_index.h"],
                              extra_compile_args=["-O2", "-std=c99"])])

@@ -130,6 +130,17 @@ def json_objects(rows: np.ndarray, key_ids: np.ndarray, prefixes: list[bytes], v
                                                             pa.py_buffer(views), pa.py_buffer(data)], null_count=nulls)
 
 
+def span_index(trace: pa.Array, span: pa.Array, parent: pa.Array) -> tuple[np.ndarray, ...] | None:
+    """Per row of three ``string_view`` columns, by the C extension (``_span_index.h``): the first row
+    with the same (trace, span) pair, the first row whose pair is (trace, parent) (``-1``: no parent or
+    none found), and the first row with the same trace, as int64 arrays. Strings are compared, not only
+    hashed; a null equals a null. ``None`` without the extension or for another type."""
+    columns = (trace, span, parent)
+    if not AVAILABLE or any(c.type != pa.string_view() for c in columns):
+        return None
+    return tuple(np.frombuffer(rows, dtype=np.int64) for rows in _otlp_scan.span_index(*map(_view_args, columns)))
+
+
 def newlines(data: memoryview) -> np.ndarray | None:
     """The offsets of the newlines in ``data`` (int64), found by the C extension's ``memchr`` loop without
     the GIL; ``None`` without the extension."""

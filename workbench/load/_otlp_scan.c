@@ -56,6 +56,7 @@
 #include "_json_text.h"
 #include "_json_objects.h"
 #include "_text_checks.h"
+#include "_span_index.h"
 #include "_buffers.h"
 
 enum { K_STRUCT = 0, K_LIST = 1, K_STRING = 2, K_INT64 = 3, K_FLOAT64 = 4, K_BOOL = 5 };
@@ -754,6 +755,7 @@ static PyMethodDef methods[] = {
     {"int_texts", int_texts, METH_VARARGS, "int_texts(views, n, data, valid) -> bytes: see _text_checks.h."},
     {"nanos_texts", nanos_texts, METH_VARARGS, "nanos_texts(views, n, data, valid) -> bytes: see _text_checks.h."},
     {"has_upper", has_upper, METH_VARARGS, "has_upper(views, n, data, valid) -> bool: see _text_checks.h."},
+    {"span_index", span_index, METH_VARARGS, "span_index(trace, span, parent) -> (node, parent_row, trace_row): see _span_index.h."},
     {"newlines", py_newlines, METH_VARARGS, "newlines(data) -> bytes: the newlines' offsets in data as int64 values."},
     {"populate", py_populate, METH_VARARGS, "populate(data) -> bool: the pages under data mapped in, without the GIL."},
     {"encode", encode, METH_VARARGS, "encode(views, n, data, valid) -> (codes, distinct): see the module source."},

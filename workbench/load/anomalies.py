@@ -13,13 +13,35 @@ linear-ish on millions of spans and, by construction, cannot loop forever.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import polars as pl
 
 from workbench.load._interop import chunked_like, numpy_series
+from workbench.load._otlp_native import span_index
 
 
-def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
+class SpanGraph(NamedTuple):
+    """The spans table's graph, per row, as row numbers (``-1``: none).
+
+    Attributes
+    ----------
+    node
+        The first row with the row's (trace_id, span_id): duplicates share it.
+    parent
+        The ``node`` of the row's parent: the first row whose (trace_id, span_id) is the row's
+        (trace_id, parent_span_id); ``-1`` without a parent id or when no span of the trace has it.
+    trace
+        The first row with the row's trace_id.
+    """
+
+    node: np.ndarray
+    parent: np.ndarray
+    trace: np.ndarray
+
+
+def flag_anomalies(spans: pl.DataFrame, graph: SpanGraph | None = None) -> pl.DataFrame:
     """Return ``spans`` with the four anomaly flag columns computed.
 
     ``graph`` is :func:`span_graph` of ``spans`` when the caller already has it.
@@ -37,7 +59,7 @@ def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | N
             pl.lit(None, dtype=pl.Boolean).alias(c)
             for c in ("is_duplicate", "is_orphan", "in_cycle", "ends_before_start")
         )
-    node, parent = graph if graph is not None else span_graph(spans)
+    node, parent, _ = graph if graph is not None else span_graph(spans)
     n_nodes = int(node.max()) + 1
     copies = np.bincount(node, minlength=n_nodes)
     parent_of_node = np.full(n_nodes, -1, dtype=np.int64)
@@ -58,23 +80,34 @@ def flag_anomalies(spans: pl.DataFrame, graph: tuple[np.ndarray, np.ndarray] | N
     )
 
 
-def span_graph(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: an integer id of its (trace_id, span_id), and of its parent (-1 = none/unknown).
+def span_graph(spans: pl.DataFrame) -> SpanGraph:
+    """The :class:`SpanGraph` of ``spans`` (columns ``trace_id``, ``span_id``, ``parent_span_id``).
 
-    Keys are 64-bit hashes of (trace_id, span_id), so the lookups are integer
-    sorts and binary searches instead of string joins (about 10x faster on 1M
-    spans). A hash collision (probability ~n^2/2^65) could only mis-set a flag.
+    The C extension builds it with hash tables that compare the ids themselves
+    (``_span_index.h``: exact, ~9 ms at 100k spans). Without it, keys are 64-bit
+    hashes of the ids, sorted and searched (~20 ms); a hash collision
+    (probability ~n^2/2^65) could then merge two spans or two traces.
     """
+    columns = [spans.get_column(c).to_arrow(compat_level=pl.CompatLevel.newest())
+               for c in ("trace_id", "span_id", "parent_span_id")]
+    native = span_index(*columns)
+    return SpanGraph(*native) if native is not None else _hashed_graph(spans)
+
+
+def _hashed_graph(spans: pl.DataFrame) -> SpanGraph:
+    """:func:`span_graph` from sorted 64-bit hashes of the ids (the same rows, but for a collision)."""
     hashes = spans.select(
         pl.struct("trace_id", "span_id").hash(7).alias("self"),
         pl.struct("trace_id", pl.col("parent_span_id").alias("span_id")).hash(7).alias("parent"),
+        pl.col("trace_id").hash(7).alias("trace"),
     )
-    own = hashes["self"].to_numpy()
-    uniq, node = np.unique(own, return_inverse=True)
+    uniq, first, inverse = np.unique(hashes["self"].to_numpy(), return_index=True, return_inverse=True)
     parent_hash = hashes["parent"].to_numpy()
     position = np.minimum(np.searchsorted(uniq, parent_hash), len(uniq) - 1)
     found = (uniq[position] == parent_hash) & spans["parent_span_id"].is_not_null().to_numpy()
-    return node.astype(np.int64), np.where(found, position, -1).astype(np.int64)
+    _, trace_first, trace_inverse = np.unique(hashes["trace"].to_numpy(), return_index=True, return_inverse=True)
+    return SpanGraph(first[inverse].astype(np.int64), np.where(found, first[position], -1).astype(np.int64),
+                     trace_first[trace_inverse].astype(np.int64))
 
 
 def _on_cycle(parent: np.ndarray) -> np.ndarray:

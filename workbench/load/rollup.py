@@ -24,14 +24,14 @@ import polars as pl
 
 from workbench import schema
 from workbench.load._interop import numpy_series
-from workbench.load.anomalies import span_graph
+from workbench.load.anomalies import SpanGraph, span_graph
 
 OUTCOME_NAMES = ("passed", "pass", "success", "resolved", "task_success", "outcome", "correct")
 PASS_LABELS = ("pass", "passed", "true", "yes", "success", "resolved", "correct", "ok")
 
 
 def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
-                 graph: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
+                 graph: SpanGraph | None = None) -> pl.DataFrame:
     """One row per trace (``schema.TRACES``), derived from spans and feedback.
 
     "First" and "last" below mean in the order root first, then start time,
@@ -39,7 +39,8 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
     narrow keys); the group-by then takes minima of ranks and reads the text
     columns once per trace by row index, so no wide copy of the spans is made.
     ``graph`` is :func:`workbench.load.anomalies.span_graph` of ``spans`` when
-    the caller already has it (it finds the LLM leaves).
+    the caller already has it: it numbers the traces (the group-by key is an
+    integer, the first row of each trace) and finds the LLM leaves.
 
     Examples
     --------
@@ -62,7 +63,7 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
     )
     # conditions null the values they exclude (min, max and sum skip nulls) instead of filtering inside every
     # group: the same results, from one pass over the column and the plain group kernels (19 -> 13 ms at 100k)
-    traces = keys.group_by("trace_id").agg(
+    traces = keys.group_by("_trace").agg(
         rank_col.min().alias("_first"),
         pl.col("_is_root").any().alias("_has_root"),
         *(_where(pl.col(f"_has_{c}"), rank_col).min().alias(f"_first_{c}") for c in _FIRST_VALUE_COLUMNS),
@@ -80,14 +81,15 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
         (leaf & pl.col("cost_usd").is_not_null()).any().alias("_has_cost"),
         tags.alias("tags"),
         pl.col("_anomalies").sum().alias("n_anomalies"),
-    ).join(_models(keys), on="trace_id", how="left").with_columns(pl.col("models").fill_null([]))
+    ).join(_models(keys), on="_trace", how="left").with_columns(pl.col("models").fill_null([]))
     first_row = _rows(traces["_first"], order)
     root_row = _rows(traces.select(pl.when("_has_root").then("_first")).to_series(), order)
     # the text columns are the wide ones: pick each trace's row first, then gather the text once
     text_rows = {column: _first_valid(spans[column].is_not_null(), first_row,
                                       _rows(traces[f"_{which}_llm_{column}"], order))
                  for column, which in (("input", "first"), ("output", "last"))}
-    picks = [("root_span_id", "span_id", first_row), ("name", "name", first_row), ("_root_status", "status", first_row),
+    picks = [("trace_id", "trace_id", traces["_trace"]), ("root_span_id", "span_id", first_row),
+             ("name", "name", first_row), ("_root_status", "status", first_row),
              ("input", "input", text_rows["input"]), ("output", "output", text_rows["output"]),
              *((f"_root_{c}", c, root_row) for c in _NUMBERS),
              *((c, c, _rows(traces[f"_first_{c}"], order)) for c in _FIRST_VALUE_COLUMNS)]
@@ -133,7 +135,7 @@ def _models(keys: pl.DataFrame) -> pl.DataFrame:
     took two thirds of its time.
     """
     return (keys.filter(pl.col("_is_llm") & pl.col("model").is_not_null()).sort("_rank")
-            .group_by("trace_id", maintain_order=True).agg(pl.col("model").unique(maintain_order=True).alias("models")))
+            .group_by("_trace", maintain_order=True).agg(pl.col("model").unique(maintain_order=True).alias("models")))
 
 
 def _span_order(spans: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -162,17 +164,17 @@ def _first_valid(valid: pl.Series, preferred: pl.Series, fallback: pl.Series) ->
     return pl.select(pl.when(use_preferred).then(preferred).otherwise(fallback)).to_series()
 
 
-def _keys(spans: pl.DataFrame, rank: np.ndarray, graph: tuple[np.ndarray, np.ndarray]) -> pl.DataFrame:
+def _keys(spans: pl.DataFrame, rank: np.ndarray, graph: SpanGraph) -> pl.DataFrame:
     """Narrow per-span columns for the trace group-by."""
     is_llm = pl.col("kind") == "llm"
     llm = spans.select(is_llm.fill_null(False)).to_series().to_numpy()
-    node, parent = graph
+    node, parent, trace = graph
     has_llm_child = np.zeros(int(node.max()) + 1 if len(node) else 0, dtype=bool)
     has_llm_child[parent[llm & (parent >= 0)]] = True
     flags = [pl.col(c).fill_null(False).cast(pl.Int64) for c in schema.SPAN_ANOMALY_FLAGS if c in spans.columns]
     has_tags = "tags" in spans.columns and spans["tags"].null_count() < spans.height
     return spans.select(
-        "trace_id",
+        numpy_series(trace, "_trace"),
         numpy_series(rank, "_rank"),
         _IS_ROOT.alias("_is_root"),
         "start_time",
