@@ -204,16 +204,16 @@ def conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType]) -> pl.DataFr
     if frame.width == 0:
         return empty(schema)
     exprs = []
+    current = frame.schema  # the dtypes only: reading a literal column would write it out
     for name, dtype in schema.items():
-        if name in frame.columns:
-            column = frame.get_column(name)
-            if column.dtype == dtype:
+        if name in current:
+            if current[name] == dtype:
                 exprs.append(pl.col(name))
                 continue
             try:
                 exprs.append(pl.col(name).cast(dtype, strict=True))
             except Exception as exc:  # pragma: no cover - re-raised with context
-                raise SchemaError(f"column {name!r}: cannot cast {column.dtype} to {dtype}") from exc
+                raise SchemaError(f"column {name!r}: cannot cast {current[name]} to {dtype}") from exc
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     extra = [c for c in frame.columns if c not in schema]

@@ -161,6 +161,19 @@ def test_aligned_cuts_columns_chunked_per_file_as_the_first_column():
     assert frame["kind"].n_chunks() == 1 and frame["span_id"].to_list() == ids.to_list()
 
 
+def test_stacked_leaves_the_columns_named_literal_unread_and_cuts_the_others():
+    blocks = [pl.DataFrame({"span_id": [f"s{i}" for i in range(k)]}).with_columns(
+        pl.lit("a").alias("source_file"), pl.Series("kind", ["llm"] * k)) for k in (3, 3, 2)]
+    frame = _interop.stacked(blocks, literals=("source_file",))
+    assert frame["span_id"].chunk_lengths() == frame["kind"].chunk_lengths() == [3, 3, 2]
+    assert frame["source_file"].to_list() == ["a"] * 8
+    # named literal, a column is not cut even where it is chunked otherwise: the caller vouches for it
+    uneven = pl.DataFrame([_chunked([f"s{i}" for i in range(4)], [2, 2], "span_id"),
+                           _chunked(["a"] * 4, [1, 3], "source_file")])
+    assert _interop.aligned(uneven, literals=("source_file",))["source_file"].chunk_lengths() == [1, 3]
+    assert _interop.aligned(uneven)["source_file"].chunk_lengths() == [2, 2]
+
+
 @pytest.mark.parametrize("n_files", [1, 2])
 def test_a_load_of_many_blocks_keeps_its_columns_chunked_alike(tmp_path, monkeypatch, n_files):
     """One column chunked otherwise makes polars rechunk every column before each operation on the frame."""

@@ -24,6 +24,9 @@ import polars as pl
 
 from workbench import schema
 
+# spans columns a reader sets to one value for a whole file (``pl.lit``)
+PER_FILE_COLUMNS = ("source_file", "source_format")
+
 
 class LoadError(ValueError):
     """Raised with ``strict=True`` at the first bad record, naming file:line."""

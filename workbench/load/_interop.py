@@ -20,6 +20,7 @@ validity and list lengths are read from the Arrow buffers with numpy.
 from __future__ import annotations
 
 import mmap
+from collections.abc import Collection
 
 import numpy as np
 import polars as pl
@@ -137,7 +138,7 @@ def chunked_like(series: pl.Series, like: pl.Series) -> pl.Series:
                      rechunk=False)
 
 
-def aligned(frame: pl.DataFrame) -> pl.DataFrame:
+def aligned(frame: pl.DataFrame, literals: Collection[str] = ()) -> pl.DataFrame:
     """``frame`` with each column of several chunks cut as its first column is (:func:`chunked_like`).
 
     Frames of several files, concatenated, hold the columns that were one
@@ -145,19 +146,24 @@ def aligned(frame: pl.DataFrame) -> pl.DataFrame:
     chunk per block. A column of one chunk is left alone: a column of one
     value (``pl.lit``) shows as one chunk and costs polars nothing, so a
     column built from numpy is cut where it is made (:mod:`workbench.load.anomalies`).
+    The columns named in ``literals`` are known to be such a value and are
+    not looked at: looking writes them out (at 100k spans 1.6 MB and ~400
+    page faults a column).
     """
     if not frame.width:
         return frame
     like = frame.to_series(0)
     lengths = like.chunk_lengths()
-    uneven = [name for name in frame.columns[1:] if frame[name].n_chunks() > 1 and frame[name].chunk_lengths() != lengths]
+    uneven = [name for name in frame.columns[1:] if name not in literals and frame[name].n_chunks() > 1
+              and frame[name].chunk_lengths() != lengths]
     return frame.with_columns(chunked_like(frame[name].rechunk(), like) for name in uneven) if uneven else frame
 
 
-def stacked(frames: list[pl.DataFrame]) -> pl.DataFrame:
+def stacked(frames: list[pl.DataFrame], literals: Collection[str] = ()) -> pl.DataFrame:
     """``frames`` one under another, without a copy, their columns cut alike (:func:`aligned`): the blocks
-    of a file, or the files of a load."""
-    return aligned(pl.concat(frames, how="vertical", rechunk=False))
+    of a file, or the files of a load. ``literals`` name the columns that are one value (``pl.lit``) in
+    every frame: polars keeps them one value after the concat, and nothing is left to cut."""
+    return aligned(pl.concat(frames, how="vertical", rechunk=False), literals)
 
 
 def valid_mask(array: pa.Array) -> np.ndarray:

@@ -47,7 +47,7 @@ import polars as pl
 import pyarrow as pa
 
 from workbench import schema
-from workbench.load._base import Problem, ReaderResult
+from workbench.load._base import PER_FILE_COLUMNS, Problem, ReaderResult
 from workbench.load._blocks import Block, input_size, iter_blocks
 from workbench.load._interop import list_rows, list_values, numpy_series, stacked, unique
 from workbench.load._memory import settle_glibc_malloc
@@ -122,7 +122,7 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
             spill.close()
         release_parse_memory()
     # a column some blocks lack (a null literal there, :mod:`._otlp_columns`) is cut like the others
-    spans = stacked(frames) if frames else schema.empty(schema.SPANS).select(otlp.SPAN_COLUMNS)
+    spans = stacked(frames, PER_FILE_COLUMNS) if frames else schema.empty(schema.SPANS).select(otlp.SPAN_COLUMNS)
     fb = [f for f in feedback if f.height]
     return ReaderResult("otlp", spans, pl.concat(fb, how="vertical") if fb else schema.empty(schema.FEEDBACK),
                         problems)

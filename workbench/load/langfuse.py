@@ -244,9 +244,10 @@ def attach_to_trace_roots(spans: pl.DataFrame) -> pl.DataFrame:
     under the trace, so they are made children of that root instead of a
     second root. Spans of other formats are untouched.
     """
-    if spans.is_empty() or not (spans["source_format"] == FORMAT).any():
-        return spans
     langfuse = pl.col("source_format") == FORMAT
+    # an expression, not spans["source_format"]: a file's literal column stays unwritten
+    if spans.is_empty() or not spans.select(langfuse.any()).item():
+        return spans
     top_level = langfuse & pl.col("parent_span_id").is_null()
     trace_root = top_level & (pl.col("span_id") == pl.col("trace_id")) & pl.col("attributes").str.contains(
         lf.SYNTHETIC_ROOT, literal=True).fill_null(False)

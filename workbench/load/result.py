@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from workbench import _html, schema
-from workbench.load._base import Problem, ReaderResult, problems_frame
+from workbench.load._base import PER_FILE_COLUMNS, Problem, ReaderResult, problems_frame
 from workbench.load._interop import stacked
 from workbench.load.anomalies import flag_anomalies, span_graph
 from workbench.load.langfuse import attach_to_trace_roots
@@ -171,7 +171,9 @@ def assemble(parts: Sequence[tuple[ReaderResult, dict[str, Any]]], *, extra_prob
         Problems that belong to no reader (an unreadable file, an unknown format).
     """
     conformed = [result.conformed() for result, _ in parts]
-    spans = stacked([c.spans for c in conformed]) if conformed else schema.empty(schema.SPANS)
+    # one file's values are one literal; several files' are a chunk each, to cut like the rest
+    spans = (stacked([c.spans for c in conformed], PER_FILE_COLUMNS if len(conformed) == 1 else ())
+             if conformed else schema.empty(schema.SPANS))
     feedback = (
         pl.concat([c.feedback for c in conformed], how="vertical") if conformed else schema.empty(schema.FEEDBACK)
     )

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from workbench import schema
+from workbench.load._base import PER_FILE_COLUMNS
 from workbench.load._interop import numpy_series
 from workbench.load.anomalies import SpanGraph, span_graph
 
@@ -93,8 +94,11 @@ def build_traces(spans: pl.DataFrame, feedback: pl.DataFrame | None = None,
              ("input", "input", text_rows["input"]), ("output", "output", text_rows["output"]),
              *((f"_root_{c}", c, root_row) for c in _NUMBERS),
              *((c, c, _rows(traces[f"_first_{c}"], order)) for c in _FIRST_VALUE_COLUMNS)]
-    # one chunk first: polars gathers a one-chunk string column by copying views (the text stays shared)
-    picked = pl.DataFrame([spans[column].rechunk().gather(rows).alias(name) for name, column, rows in picks])
+    # one chunk first: polars gathers a one-chunk string column by copying views (the text stays shared);
+    # a file's literal (source_file) is gathered as an expression, which does not write it out per span
+    picked = pl.DataFrame([spans.select(pl.col(column).gather(rows)).to_series().alias(name)
+                           if column in PER_FILE_COLUMNS else spans[column].rechunk().gather(rows).alias(name)
+                           for name, column, rows in picks])
     traces = pl.concat([traces, picked], how="horizontal").with_columns(
         duration_ms=(pl.col("end_time") - pl.col("start_time")).dt.total_microseconds() / 1000.0,
         status=pl.when(pl.col("_root_status").is_in(["ok", "error"]))
