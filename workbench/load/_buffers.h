@@ -93,11 +93,18 @@ static void *take(size_t want, size_t *cap) {
     return big_alloc(*cap);
 }
 
+/* Give memory from take() straight back to the system, kept for no one. */
+static void give_now(void *p, size_t cap) {
+    if (!p) return;
+    if (cap < MAPPED_FROM) free(p);
+    else big_free(p, cap);
+}
+
 /* Give back memory from take(): a big buffer is kept for reuse while there is room. */
 static void give(void *p, size_t cap) {
     if (!p) return;
     if (cap < MAPPED_FROM) {
-        free(p);
+        give_now(p, cap);
         return;
     }
     PyThread_acquire_lock(cache_lock, WAIT_LOCK);
@@ -113,7 +120,7 @@ static void give(void *p, size_t cap) {
         }
     }
     PyThread_release_lock(cache_lock);
-    if (p) big_free(p, cap);
+    give_now(p, cap);
 }
 
 /* Free every kept buffer. */

@@ -44,21 +44,9 @@ static inline uint64_t text_hash(const unsigned char *p, int32_t len) {
     return fmix64(h);
 }
 
-/* The bytes of string i (NULL when null) of an array already checked by view_text. */
-static inline const unsigned char *checked_text(const view_args *a, Py_ssize_t i, int32_t *len) {
-    const unsigned char *view = (const unsigned char *)a->views.buf + i * 16;
-    int32_t buffer, offset;
-    if (!view_is_valid(a, i)) return NULL;
-    memcpy(len, view, 4);
-    if (*len <= 12) return view + 4;
-    memcpy(&buffer, view + 8, 4);
-    memcpy(&offset, view + 12, 4);
-    return (const unsigned char *)a->data[buffer].buf + offset;
-}
-
 static inline int same_text(const view_args *a, Py_ssize_t i, const view_args *b, Py_ssize_t j) {
     int32_t len_a = 0, len_b = 0;
-    const unsigned char *x = checked_text(a, i, &len_a), *y = checked_text(b, j, &len_b);
+    const unsigned char *x = view_text_unchecked(a, i, &len_a), *y = view_text_unchecked(b, j, &len_b);
     if (!x || !y) return !x && !y;  /* null equals null only */
     return len_a == len_b && !memcmp(x, y, (size_t)len_a);
 }
@@ -80,7 +68,7 @@ typedef struct { uint64_t hash; int64_t row; } slot;
 typedef struct { slot *slots; size_t mask, bytes; } row_table;
 
 /* The slots come from _buffers.h, on huge pages where the system has them (every probe lands on a random
- * one; 12.4 -> 9.5 ms at 100k spans), and go straight back to the system (table_free): the scanner's
+ * one; 12.4 -> 9.5 ms at 100k spans), and go straight back to the system (give_now): the scanner's
  * cache is for its blocks. */
 static int table_init(row_table *t, Py_ssize_t n) {
     size_t cap = 16;
@@ -89,12 +77,6 @@ static int table_init(row_table *t, Py_ssize_t n) {
     if (!(t->slots = take(cap * sizeof *t->slots, &t->bytes))) return 0;
     memset(t->slots, 0xff, cap * sizeof *t->slots);
     return 1;
-}
-
-static void table_free(row_table *t) {
-    if (!t->slots) return;
-    if (t->bytes >= MAPPED_FROM) big_free(t->slots, t->bytes);
-    else free(t->slots);
 }
 
 /* First rows: first[i] is the first row whose key equals row i's (keys: the strings of `one` and, when
@@ -156,7 +138,7 @@ static PyObject *span_index(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    /* every view is checked here, with the GIL; the loops below read them unchecked */
+    /* every view is checked here, with the GIL; the loops below read them with view_text_unchecked */
     if (!hash_texts(&trace, trace_hash) || !hash_texts(&span, key) || !hash_texts(&parent, parent_key)) goto done;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -186,8 +168,8 @@ done:
     free(trace_hash);
     free(key);
     free(parent_key);
-    table_free(&pairs);
-    table_free(&traces);
+    give_now(pairs.slots, pairs.bytes);
+    give_now(traces.slots, traces.bytes);
     if (held >= 3) views_release(&parent);
     if (held >= 2) views_release(&span);
     if (held >= 1) views_release(&trace);

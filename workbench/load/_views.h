@@ -75,6 +75,19 @@ static const unsigned char *view_text(const view_args *a, Py_ssize_t i, int32_t 
     return (const unsigned char *)a->data[buffer].buf + offset;
 }
 
+/* The bytes of string i (NULL when null) and their length, for an array whose views view_text has
+ * already passed: no check, no exception, so it may run without the GIL (_span_index.h). */
+static inline const unsigned char *view_text_unchecked(const view_args *a, Py_ssize_t i, int32_t *len) {
+    const unsigned char *view = (const unsigned char *)a->views.buf + i * 16;
+    int32_t buffer, offset;
+    if (!view_is_valid(a, i)) return NULL;
+    memcpy(len, view, 4);
+    if (*len <= 12) return view + 4;
+    memcpy(&buffer, view + 8, 4);
+    memcpy(&offset, view + 12, 4);
+    return (const unsigned char *)a->data[buffer].buf + offset;
+}
+
 /* Write the 16-byte view of a string of `len` bytes at `text`: the bytes inline when 12 or fewer, else
  * their first four, data buffer 0 and `offset`, where the caller keeps them (view_text's inverse). */
 static inline void view_write(unsigned char *view, int32_t len, const unsigned char *text, int32_t offset) {
