@@ -281,6 +281,34 @@ def test_each_block_starts_from_the_last_blocks_sizes_and_reads_the_same():
                                      _otlp_native.spec(pa.struct(list(schema))), [1, 2])
 
 
+def test_a_first_block_starts_from_the_sizes_of_a_sample_of_its_lines(monkeypatch):
+    schema = _otlp_arrow.FULL["span"]
+    _otlp_native._LAST_SIZES.pop(schema, None)
+    real, calls = _otlp_native._otlp_scan, []
+
+    class Spy:  # the C module, its scans recorded
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def scan(self, data, spec, hints=None):
+            calls.append((len(data), hints))
+            return real.scan(data, spec, hints)
+
+    monkeypatch.setattr(_otlp_native, "_otlp_scan", Spy())
+    data = _big_block(8)
+    assert _agree(data).num_rows == 1500  # the same table
+    (sample, no_hints), (whole, hints) = calls
+    assert no_hints is None and whole == len(data)
+    assert _otlp_native.SAMPLE_BYTES < sample < _otlp_native.SAMPLE_BYTES + 20_000 and data[sample - 1] == ord("\n")
+    sizes = _otlp_native._LAST_SIZES[schema][1]  # now the whole block's
+    big = max(range(len(sizes)), key=sizes.__getitem__)
+    assert sizes[big] > 4 << 20 and 0.8 * sizes[big] < hints[big] < 2 * sizes[big]  # its text: about its size
+    calls.clear()
+    _otlp_native._LAST_SIZES.pop(schema, None)
+    _agree(data[:sample])  # a block under four samples long is not sampled
+    assert [hints for _, hints in calls] == [None]
+
+
 _TEXTS = st.one_of(
     st.none(),
     st.from_regex(r"[+-]?[0-9]{0,20}", fullmatch=True),
