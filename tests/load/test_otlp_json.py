@@ -66,7 +66,7 @@ def test_values_json_is_the_same_with_and_without_the_c_literals(monkeypatch):
 
 
 @pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C extension is not built")
-@pytest.mark.parametrize("name", ["encode", "json_strings"])
+@pytest.mark.parametrize("name", ["encode", "json_strings", "int_texts", "nanos_texts", "has_upper"])
 def test_the_c_functions_over_views_check_every_view(name):
     import struct
 
@@ -132,3 +132,5 @@ def test_json_objects_in_c_refuse_what_does_not_fit():
         _otlp_scan.json_objects(rows, key, (b'"k":',), one, (empty,), 1)
     with pytest.raises(ValueError, match="outside its data buffer"):
         _otlp_scan.json_objects(rows, key, (b'"k":',), (b"\x14" + b"\x00" * 15, 1, (b"x",), None), (), 1)
+    with pytest.raises(ValueError, match="negative length"):  # in a tail piece
+        _otlp_scan.json_objects(rows, key, (b'"k":',), one, ((b"\xff" * 16, 1, (), None),), 1)

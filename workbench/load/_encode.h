@@ -35,11 +35,13 @@ static PyObject *encode(PyObject *self, PyObject *args) {
     follower = malloc((cap / 2) * sizeof *follower);
     if (!slots || !entries || !follower) { PyErr_NoMemory(); goto done; }
     memset(slots, -1, cap * sizeof *slots);
+    int bad = 0, no_memory = 0;
+    Py_BEGIN_ALLOW_THREADS  /* the mapping encodes on the parse workers, where the GIL is the scarce thing */
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!view_is_valid(&a, i)) { code[i] = -1; continue; }
         int32_t len;
-        const unsigned char *text = view_text(&a, i, &len);
-        if (!text) goto done;
+        const unsigned char *text = view_locate(&a, i, &len, &bad);
+        if (!text) break;
         if (previous >= 0 && follower[previous] >= 0) {
             const struct entry *guess = &entries[follower[previous]];
             if (guess->len == (uint32_t)len && !memcmp(guess->p, text, (size_t)len)) {
@@ -63,7 +65,11 @@ static PyObject *encode(PyObject *self, PyObject *args) {
                 if (grown) entries = grown;
                 int32_t *longer = grown ? realloc(follower, (bigger / 2) * sizeof *follower) : NULL;
                 if (longer) follower = longer;
-                if (!more || !grown || !longer) { free(more); PyErr_NoMemory(); goto done; }
+                if (!more || !grown || !longer) {
+                    free(more);
+                    no_memory = 1;
+                    break;
+                }
                 memset(more, -1, bigger * sizeof *more);
                 for (size_t d = 0; d < n_distinct; d++) {
                     size_t to = (size_t)entries[d].hash & (bigger - 1);
@@ -82,6 +88,12 @@ static PyObject *encode(PyObject *self, PyObject *args) {
         }
         if (previous >= 0) follower[previous] = slots[at];
         code[i] = previous = slots[at];
+    }
+    Py_END_ALLOW_THREADS
+    if (bad || no_memory) {
+        if (bad) view_raise(&a, bad);
+        else PyErr_NoMemory();
+        goto done;
     }
     if (!(distinct = PyList_New((Py_ssize_t)n_distinct))) goto done;
     for (size_t d = 0; d < n_distinct; d++) {

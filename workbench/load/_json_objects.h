@@ -43,13 +43,15 @@ static int int64_buffer(PyObject *obj, Py_buffer *b, Py_ssize_t *n, const char *
     return 1;
 }
 
-/* String i of a (text NULL for a null); 0 with a ValueError for a view outside its buffer. */
-static int piece_of(const view_args *a, Py_ssize_t i, piece *p) {
+/* String i of a (text NULL for a null); 0 with *bad set for a bad view (view_locate: no exception). */
+static int piece_of(const view_args *a, Py_ssize_t i, piece *p, int *bad) {
     p->text = NULL;
     p->len = 0;
     if (!view_is_valid(a, i)) return 1;
-    return (p->text = view_text(a, i, &p->len)) != NULL;
+    return (p->text = view_locate(a, i, &p->len, bad)) != NULL;
 }
+
+enum { OBJECTS_UNORDERED = 1, OBJECTS_OUT_OF_RANGE, OBJECTS_BAD_VALUE, OBJECTS_BAD_TAIL, OBJECTS_TOO_BIG };
 
 static unsigned char *put(unsigned char *at, const piece *p) {
     memcpy(at, p->text, (size_t)p->len);
@@ -106,18 +108,17 @@ static PyObject *json_objects(PyObject *self, PyObject *args) {
     values_text = malloc(((size_t)m + 1) * sizeof *values_text);
     if (!first || !count || !lengths || !chosen || !values_text) { PyErr_NoMemory(); goto done; }
     const int64_t *rows = rows_b.buf, *key_ids = keys_b.buf;
-    /* pass 1: each row's keys in the order they first appear, each with its last element */
-    for (Py_ssize_t i = 0, r = -1; i < m; i++) {
+    Py_ssize_t total = 0, nulls = 0;
+    int error = 0, bad = 0, bad_tail = 0;
+    /* pass 1, without the GIL (the mapping runs on the parse workers, where the GIL is the scarce thing):
+     * each row's keys in the order they first appear, each with its last element */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0, r = -1; i < m && !error; i++) {
         int64_t row = rows[i], key = key_ids[i];
-        if (row < r) {
-            PyErr_SetString(PyExc_ValueError, "json_objects: rows out of order");
-            goto done;
-        }
-        if (row >= n_rows || key < 0 || key >= n_keys) {
-            PyErr_SetString(PyExc_ValueError, "json_objects: a row or key id out of range");
-            goto done;
-        }
-        if (!piece_of(&values, i, &values_text[i])) goto done;
+        if (row < r) error = OBJECTS_UNORDERED;
+        else if (row >= n_rows || key < 0 || key >= n_keys) error = OBJECTS_OUT_OF_RANGE;
+        else if (!piece_of(&values, i, &values_text[i], &bad)) error = OBJECTS_BAD_VALUE;
+        if (error) break;
         if (row != r) first[r = (Py_ssize_t)row] = i;
         if (stamp[key] != r + 1) {
             stamp[key] = r + 1;
@@ -126,8 +127,7 @@ static PyObject *json_objects(PyObject *self, PyObject *args) {
         chosen[first[r] + slot[key]] = i;
     }
     /* ... and the length of its object */
-    Py_ssize_t total = 0, nulls = 0;
-    for (Py_ssize_t r = 0; r < n_rows; r++) {
+    for (Py_ssize_t r = 0; r < n_rows && !error; r++) {
         Py_ssize_t len = 0, pieces = 0;
         for (Py_ssize_t j = 0; j < count[r]; j++) {
             Py_ssize_t i = chosen[first[r] + j];
@@ -135,10 +135,12 @@ static PyObject *json_objects(PyObject *self, PyObject *args) {
             len += prefix[key_ids[i]].len + values_text[i].len;
             pieces++;
         }
-        for (Py_ssize_t t = 0; t < n_tails; t++) {
+        for (Py_ssize_t t = 0; t < n_tails && !error; t++) {
             piece p;
-            if (!piece_of(&tails[t], r, &p)) goto done;
-            if (p.text) {
+            if (!piece_of(&tails[t], r, &p, &bad)) {
+                error = OBJECTS_BAD_TAIL;
+                bad_tail = (int)t;
+            } else if (p.text) {
                 len += p.len;
                 pieces++;
             }
@@ -146,10 +148,18 @@ static PyObject *json_objects(PyObject *self, PyObject *args) {
         lengths[r] = pieces ? len + pieces + 1 : -1;  /* the braces, and a comma between two pieces */
         if (!pieces) nulls++;
         else if (lengths[r] > 12) total += lengths[r];
-        if (lengths[r] > INT32_MAX || total > INT32_MAX) {
-            PyErr_SetString(PyExc_ValueError, "json_objects: more than 2 GiB of text");
-            goto done;
-        }
+        if (lengths[r] > INT32_MAX || total > INT32_MAX) error = OBJECTS_TOO_BIG;
+    }
+    Py_END_ALLOW_THREADS
+    switch (error) {
+    case 0: break;
+    case OBJECTS_UNORDERED: PyErr_SetString(PyExc_ValueError, "json_objects: rows out of order"); goto done;
+    case OBJECTS_OUT_OF_RANGE:
+        PyErr_SetString(PyExc_ValueError, "json_objects: a row or key id out of range");
+        goto done;
+    case OBJECTS_BAD_VALUE: view_raise(&values, bad); goto done;
+    case OBJECTS_BAD_TAIL: view_raise(&tails[bad_tail], bad); goto done;
+    default: PyErr_SetString(PyExc_ValueError, "json_objects: more than 2 GiB of text"); goto done;
     }
     out_views = PyBytes_FromStringAndSize(NULL, n_rows * 16);
     out_data = PyBytes_FromStringAndSize(NULL, total);
@@ -177,7 +187,7 @@ static PyObject *json_objects(PyObject *self, PyObject *args) {
         }
         for (Py_ssize_t t = 0; t < n_tails; t++) {
             piece p;
-            piece_of(&tails[t], r, &p);  /* checked in pass 1: sets no error */
+            piece_of(&tails[t], r, &p, &bad);  /* checked in pass 1 */
             if (!p.text) continue;
             if (o - start > 1) *o++ = ',';
             o = put(o, &p);

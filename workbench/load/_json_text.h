@@ -59,17 +59,24 @@ static PyObject *json_strings(PyObject *self, PyObject *args) {
     if (!views_acquire(args, "json_strings", &a)) return NULL;
     Py_ssize_t n = a.n, total = 0;
     PyObject *out_views = NULL, *out_data = NULL, *result = NULL;
-    /* pass 1: where each string is, and the bytes the long literals need */
+    /* pass 1: where each string is, and the bytes the long literals need; both passes run without the GIL
+     * (the mapping calls this on the parse workers, where the GIL is the scarce thing) */
     const unsigned char **texts = malloc(((size_t)n + 1) * sizeof *texts);
     int32_t *lens = malloc(((size_t)n + 1) * sizeof *lens);
     if (!texts || !lens) { PyErr_NoMemory(); goto done; }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
         texts[i] = NULL;
-        if (!view_is_valid(&a, i)) continue;
-        if (!(texts[i] = view_text(&a, i, &lens[i]))) goto done;
+        if (!view_is_valid(&a, i) || !(texts[i] = view_locate(&a, i, &lens[i], &bad))) continue;
         Py_ssize_t quoted = 2;
         for (int32_t k = 0; k < lens[i]; k++) quoted += json_escaped_len[texts[i][k]];
         if (quoted > 12) total += quoted;
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        view_raise(&a, bad);
+        goto done;
     }
     if (total > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "json_strings: more than 2 GiB of text");
@@ -81,6 +88,7 @@ static PyObject *json_strings(PyObject *self, PyObject *args) {
     if (!out_views || !out_data) goto done;
     unsigned char *into = (unsigned char *)PyBytes_AS_STRING(out_views);
     unsigned char *base = (unsigned char *)PyBytes_AS_STRING(out_data), *at = base;
+    Py_BEGIN_ALLOW_THREADS
     unsigned char small[6 * 12 + 2];
     memset(into, 0, (size_t)n * 16);
     for (Py_ssize_t i = 0; i < n; i++, into += 16) {
@@ -96,6 +104,7 @@ static PyObject *json_strings(PyObject *self, PyObject *args) {
         view_write(into, quoted, start, (int32_t)(start - base));
         if (quoted > 12) at = start + quoted;
     }
+    Py_END_ALLOW_THREADS
     result = PyTuple_Pack(2, out_views, out_data);
 done:
     Py_XDECREF(out_views);

@@ -30,25 +30,26 @@ static int is_nanos_text(const unsigned char *s, int32_t len) {
     return all_digits(s, len);
 }
 
-/* A byte per string: check(text) where it is valid, else if_null; NULL with an exception set. */
+/* A byte per string: check(text) where it is valid, else if_null; NULL with an exception set. The loop runs
+ * without the GIL: the mapping calls this on the parse workers, where the GIL is the scarce thing. */
 static PyObject *checked_texts(PyObject *args, const char *who, int (*check)(const unsigned char *, int32_t),
                                unsigned char if_null) {
     view_args a;
     if (!views_acquire(args, who, &a)) return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, a.n);
+    int bad = 0;
     if (out) {
         unsigned char *ok = (unsigned char *)PyBytes_AS_STRING(out);
-        for (Py_ssize_t i = 0; i < a.n; i++) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < a.n && !bad; i++) {
             int32_t len;
-            const unsigned char *text = view_is_valid(&a, i) ? view_text(&a, i, &len) : NULL;
-            if (text) {
-                ok[i] = (unsigned char)check(text, len);
-            } else if (PyErr_Occurred()) {
-                Py_CLEAR(out);
-                break;
-            } else {
-                ok[i] = if_null;
-            }
+            const unsigned char *text = view_is_valid(&a, i) ? view_locate(&a, i, &len, &bad) : NULL;
+            ok[i] = text ? (unsigned char)check(text, len) : if_null;
+        }
+        Py_END_ALLOW_THREADS
+        if (bad) {
+            view_raise(&a, bad);
+            Py_CLEAR(out);
         }
     }
     views_release(&a);
@@ -69,24 +70,22 @@ static PyObject *nanos_texts(PyObject *self, PyObject *args) {
 static PyObject *has_upper(PyObject *self, PyObject *args) {
     view_args a;
     if (!views_acquire(args, "has_upper", &a)) return NULL;
-    int found = 0;
-    for (Py_ssize_t i = 0; i < a.n && !found; i++) {
-        if (!view_is_valid(&a, i)) continue;
+    int found = 0, bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < a.n && !found && !bad; i++) {
         int32_t len;
-        const unsigned char *text = view_text(&a, i, &len);
-        if (!text) {
-            views_release(&a);
-            return NULL;
-        }
-        for (int32_t k = 0; k < len; k++) {
+        const unsigned char *text = view_is_valid(&a, i) ? view_locate(&a, i, &len, &bad) : NULL;
+        for (int32_t k = 0; text && k < len; k++) {
             if ((text[k] >= 'A' && text[k] <= 'Z') || text[k] >= 0x80) {
                 found = 1;
                 break;
             }
         }
     }
+    Py_END_ALLOW_THREADS
+    if (bad) view_raise(&a, bad);
     views_release(&a);
-    return PyBool_FromLong(found);
+    return bad ? NULL : PyBool_FromLong(found);
 }
 
 #endif

@@ -56,27 +56,45 @@ static inline int view_is_valid(const view_args *a, Py_ssize_t i) {
     return !a->valid.obj || ((const unsigned char *)a->valid.buf)[i];
 }
 
-/* The bytes of string i and their length; NULL with a ValueError when its view points outside its buffer. */
-static const unsigned char *view_text(const view_args *a, Py_ssize_t i, int32_t *len) {
+enum { VIEW_NEGATIVE = 1, VIEW_OUTSIDE = 2 };  /* what is wrong with a bad view (view_locate) */
+
+/* The bytes of string i and their length; NULL when its view is bad, with *bad set to VIEW_NEGATIVE (a
+ * negative length) or VIEW_OUTSIDE (it points outside its data buffer). It sets no exception, so it may
+ * run without the GIL: the caller reports *bad with view_raise once it holds the GIL again. */
+static inline const unsigned char *view_locate(const view_args *a, Py_ssize_t i, int32_t *len, int *bad) {
     const unsigned char *view = (const unsigned char *)a->views.buf + i * 16;
     int32_t buffer, offset;
     memcpy(len, view, 4);
     if (*len < 0) {
-        PyErr_Format(PyExc_ValueError, "%s: a negative length", a->who);
+        *bad = VIEW_NEGATIVE;
         return NULL;
     }
     if (*len <= 12) return view + 4;
     memcpy(&buffer, view + 8, 4);
     memcpy(&offset, view + 12, 4);
     if (buffer < 0 || buffer >= a->n_data || offset < 0 || (Py_ssize_t)offset + *len > a->data[buffer].len) {
-        PyErr_Format(PyExc_ValueError, "%s: a view points outside its data buffer", a->who);
+        *bad = VIEW_OUTSIDE;
         return NULL;
     }
     return (const unsigned char *)a->data[buffer].buf + offset;
 }
 
-/* The bytes of string i (NULL when null) and their length, for an array whose views view_text has
- * already passed: no check, no exception, so it may run without the GIL (_span_index.h). */
+/* The ValueError for a bad view that view_locate found (with the GIL held). */
+static void view_raise(const view_args *a, int bad) {
+    PyErr_Format(PyExc_ValueError, bad == VIEW_NEGATIVE ? "%s: a negative length"
+                                                        : "%s: a view points outside its data buffer", a->who);
+}
+
+/* view_locate with the GIL held: NULL with a ValueError for a bad view. */
+static const unsigned char *view_text(const view_args *a, Py_ssize_t i, int32_t *len) {
+    int bad = 0;
+    const unsigned char *text = view_locate(a, i, len, &bad);
+    if (!text) view_raise(a, bad);
+    return text;
+}
+
+/* The bytes of string i (NULL when null) and their length, for an array whose views view_locate has
+ * already passed: no check at all (_span_index.h). */
 static inline const unsigned char *view_text_unchecked(const view_args *a, Py_ssize_t i, int32_t *len) {
     const unsigned char *view = (const unsigned char *)a->views.buf + i * 16;
     int32_t buffer, offset;
