@@ -23,6 +23,8 @@ bytes of a block it parsed, twice as fast as validating every parsed string.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
@@ -84,18 +86,21 @@ FULL = {"span": SPAN_SCHEMA, "request": REQUEST_SCHEMA}
 _TYPE_CHANGED = "changed from"  # pyarrow's message when inference meets two types in one column
 
 
-def parse_block(data: memoryview, shape: str) -> pa.Table | int | None:
+def parse_block(data: memoryview, shape: str, plain: Callable[[], bool] | None = None) -> pa.Table | int | None:
     """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look
     (one of them is not JSON of that shape, or not UTF-8).
 
     The C scanner (:mod:`workbench.load._otlp_native`) reads the block when
     it is built and the block is plain; when it names a line pyarrow would
     refuse too, that row is returned (an ``int``); pyarrow reads the rest.
+    The scanner reads row ``i`` from line ``i``. pyarrow skips blank lines,
+    so it reads only where ``plain()`` says that every line starts a record
+    (asked only then: the loader's check reads the first byte of every line).
     """
     scanned = scan_block(data, FULL[shape])
     if scanned is not None:
         return scanned
-    if not valid_utf8(data):
+    if (plain is not None and not plain()) or not valid_utf8(data):
         return None
     buffer = pa.py_buffer(data)
     try:

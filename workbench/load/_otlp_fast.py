@@ -184,9 +184,8 @@ def _first_record_line(first: Block, look_at: int = 100) -> bytes | None:
 def _parse_block(block: Block, shape: str) -> pa.Table | int | None:
     """The block as an Arrow table; the row of a line only the reference reader can read (the C scanner
     says which); or ``None`` when it needs a closer look."""
-    if not block.lines_start_with_brace():
-        return None  # blank lines, leading spaces, a BOM, or records spanning lines
-    table = parse_block(block.data, shape)
+    # blank lines, leading spaces, a BOM or records spanning lines: the scanner names the line, pyarrow is not asked
+    table = parse_block(block.data, shape, block.lines_start_with_brace)
     if isinstance(table, int):
         return table
     if table is None or table.num_rows != block.n_lines:
