@@ -37,8 +37,8 @@ _SPECS: dict[pa.Schema, tuple] = {}
 # at these sizes scaled to its length (plus HINT_SLACK), so they are taken once instead of grown
 _LAST_SIZES: dict[pa.Schema, tuple[int, tuple[int, ...]]] = {}
 HINT_SLACK = 1.1
-# a load's first blocks take their buffer sizes from a scan of their first SAMPLE_BYTES (to a line's end,
-# found within SAMPLE_WINDOW more bytes); later blocks from the block before
+# the first blocks a process scans (per schema) take their buffer sizes from a scan of their first SAMPLE_BYTES
+# (to a line's end, found within SAMPLE_WINDOW more bytes); later blocks from the block before
 SAMPLE_BYTES = 256 << 10
 SAMPLE_WINDOW = 1 << 20
 
@@ -75,11 +75,12 @@ def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | int | None:
 
 
 def _sample(data: memoryview, schema: pa.Schema) -> None:
-    """Buffer sizes for the first blocks of a load, from a scan of their first ``SAMPLE_BYTES`` (whole lines).
+    """Buffer sizes for the first blocks a process scans, from a scan of their first ``SAMPLE_BYTES`` (whole
+    lines).
 
-    Without them, the first blocks' buffers start small and double as they
-    fill, each step copied into fresh memory (the three blocks scanned at
-    once at the start of a load grew ~240 buffers each).
+    Without them, those blocks' buffers start small and double as they fill,
+    each step copied into fresh memory (the three blocks scanned at once at
+    the start of a fresh process's first load grew ~240 buffers each).
     """
     window = bytes(data[SAMPLE_BYTES:SAMPLE_BYTES + SAMPLE_WINDOW])
     line_end = window.find(b"\n")
