@@ -218,3 +218,11 @@ def test_null_arrays_share_one_read_only_buffer_of_zeros():
     first, second = _interop.null_array(1000, pa.int64()), _interop.null_array(3000, pa.string_view())
     assert first.buffers()[1].address == second.buffers()[1].address == second.buffers()[0].address
     assert not any(np.frombuffer(second.buffers()[1], dtype=np.uint8))
+
+
+def test_concatenated_keeps_one_array_as_it_is_and_joins_several():
+    one = pa.array(["a" * 20, None, "b"], pa.string_view())
+    same = _interop.concatenated([one])
+    assert same is one  # not copied: pyarrow's concat copies even a single array's views
+    joined = _interop.concatenated([one, one.slice(1)])
+    assert joined.to_pylist() == ["a" * 20, None, "b", None, "b"]

@@ -24,6 +24,7 @@ import pyarrow as pa
 from workbench import schema
 from workbench.load import _attrs
 from workbench.load._interop import (
+    concatenated,
     list_lengths,
     list_rows,
     list_values,
@@ -137,9 +138,7 @@ def attribute_elements(kv_chunks: list[pa.Array], spill: TextSpill | None = None
                       | valid_mask(value.field("kvlistValue")) | ~valid_mask(value))
     if spill is not None:
         scalars["stringValue"] = spill.move(scalars["stringValue"], keys)
-    # one chunk (a block of spans, one per line) is encoded as it is: concatenating it would copy its views
-    key_id, distinct = (dictionary_encode(keys[0] if len(keys) == 1 else pa.concat_arrays(keys)) if keys
-                        else (np.empty(0, np.int64), []))
+    key_id, distinct = dictionary_encode(concatenated(keys)) if keys else (np.empty(0, np.int64), [])
     # only a key mapped to an integer column may hold its number as a string: test just those
     int_key = np.array([key in _INT_KEYS for key in distinct] + [False], dtype=bool)[key_id]
     columns = {

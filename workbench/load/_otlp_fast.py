@@ -49,7 +49,7 @@ import pyarrow as pa
 from workbench import schema
 from workbench.load._base import PER_FILE_COLUMNS, Problem, ReaderResult
 from workbench.load._blocks import Block, input_size, iter_blocks
-from workbench.load._interop import list_rows, list_values, numpy_series, stacked, unique
+from workbench.load._interop import concatenated, list_rows, list_values, numpy_series, stacked, unique
 from workbench.load._memory import settle_glibc_malloc
 from workbench.load._otlp_arrow import parse_block, release_parse_memory
 from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages, spill_directory
@@ -327,8 +327,8 @@ def _span_rows(table: pa.Table, shape: str) -> tuple[list[pa.StructArray], np.nd
         scope_parts.append(scopes.field("scope"))
         row0, n_res, n_scopes = row0 + len(requests), n_res + len(resources), n_scopes + len(scopes)
     span_res, span_scope = np.concatenate(span_res), np.concatenate(span_scope)
-    text, version, odd = resource_info(pa.concat_arrays(resource_parts))
-    scope_text, scope_odd = scope_json(pa.concat_arrays(scope_parts))
+    text, version, odd = resource_info(concatenated(resource_parts))
+    scope_text, scope_odd = scope_json(concatenated(scope_parts))
     # '"otel.resource":{..},"otel.scope":{..}' built once per scope, then shared by its spans (views, no copy)
     owner = numpy_series(np.concatenate(scope_owner))
     otel = pl.DataFrame({"r": text.gather(owner), "s": scope_text}).select(

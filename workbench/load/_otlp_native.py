@@ -69,7 +69,7 @@ def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | int | None:
     if scanned is None or isinstance(scanned, int):
         return scanned
     rows, buffers = scanned
-    _LAST_SIZES[schema] = (len(data), tuple(0 if b is None else memoryview(b).nbytes for b in buffers))
+    _remember_sizes(schema, len(data), buffers)
     array = _assemble(pa.struct(list(schema)), rows, iter(buffers))
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(array)], schema=schema)
 
@@ -89,7 +89,12 @@ def _sample(data: memoryview, schema: pa.Schema) -> None:
     end = SAMPLE_BYTES + line_end + 1
     scanned = _otlp_scan.scan(data[:end], _SPECS[schema])
     if isinstance(scanned, tuple) and schema not in _LAST_SIZES:
-        _LAST_SIZES[schema] = (end, tuple(0 if b is None else memoryview(b).nbytes for b in scanned[1]))
+        _remember_sizes(schema, end, scanned[1])
+
+
+def _remember_sizes(schema: pa.Schema, n_bytes: int, buffers: list) -> None:
+    """Keep the sizes of the buffers a scan of ``n_bytes`` filled, for the next scan's hints (:func:`_hints`)."""
+    _LAST_SIZES[schema] = (n_bytes, tuple(0 if b is None else memoryview(b).nbytes for b in buffers))
 
 
 def _hints(schema: pa.Schema, n_bytes: int) -> tuple[int, ...] | None:
