@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from workbench.load import _blocks, _otlp_native
+from workbench.load import _block_cuts, _blocks, _otlp_native
 
 IN_FLIGHT = 2
 
@@ -56,17 +56,17 @@ def source(request, tmp_path, monkeypatch):
 def test_a_file_is_cut_in_the_blocks_wanted_not_one_more(monkeypatch, source):
     """Blocks end at line ends, a part of a line short of their size: without a margin those parts add up to
     one more, nearly empty block (a whole mapping's fixed cost, alone at the end of the load)."""
-    monkeypatch.setattr(_blocks, "MIN_BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "MIN_BLOCK_BYTES", 64 << 10)
     data = _lines(3)
     path, in_memory = source(data)
     blocks = _cut(path, in_memory)
     if path.suffix != ".gz":  # a compressed file's blocks follow its compressed size
-        assert len(blocks) == _blocks.BLOCKS_WANTED
+        assert len(blocks) == _block_cuts.BLOCKS_WANTED
     _check(blocks, data)
 
 
 def test_a_line_longer_than_a_block_and_no_newline_at_the_end(monkeypatch, source):
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 16 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 16 << 10)
     data = _lines(4, n=40) + b'{"x":"' + b"z" * (50 << 10) + b'"}\n' + _lines(5, n=40) + b'{"last":1}'
     path, in_memory = source(data)
     blocks = _cut(path, in_memory)
@@ -81,7 +81,7 @@ def test_empty_input_has_no_blocks(source):
 
 
 def test_a_mapped_file_lets_go_of_the_pages_of_blocks_done_with(tmp_path, monkeypatch):
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 64 << 10)
     data = _lines(6, n=400)
     path = tmp_path / "spans.jsonl"
     path.write_bytes(data)
@@ -99,22 +99,29 @@ def test_a_mapped_file_lets_go_of_the_pages_of_blocks_done_with(tmp_path, monkey
     assert b"".join(bytes(block.data) for block in kept) == data
 
 
-def test_unmapping_keeps_the_page_the_next_block_starts_in(tmp_path):
+def test_unmapping_keeps_the_page_the_next_block_starts_in(tmp_path, monkeypatch):
     page = mmap.PAGESIZE
     path = tmp_path / "pages.bin"
-    path.write_bytes(bytes(range(256)) * (4 * page // 256))
-    with open(path, "rb") as handle:
-        region = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    calls = []
+    path.write_bytes(b"".join(bytes([k]) * page for k in range(4)))  # page k holds byte k
 
-    class Spy:
+    class Region(mmap.mmap):  # the fallback's madvise recorded
         def madvise(self, option, start, length):
             calls.append((option, start, length))
 
-    _blocks._unmap_pages(Spy(), 10, 2 * page + 5)  # whole pages 0 and 1; page 2 holds the next block's start
-    _blocks._unmap_pages(Spy(), page + 3, page + 9)  # no whole page: nothing
+    with open(path, "rb") as handle:
+        region = Region(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    calls, real_unmap = [], _blocks.unmap
+    monkeypatch.setattr(_blocks, "unmap", lambda view: calls.append(("C", view[0], len(view))) or True)
+    _blocks._unmap_pages(region, 10, 2 * page + 5)  # whole pages 0 and 1; page 2 holds the next block's start
+    _blocks._unmap_pages(region, page + 3, page + 9)  # no whole page: nothing
+    _blocks._unmap_pages(region, page + 3, 3 * page)  # the next block: from its first page, kept until now
+    assert calls == [("C", 0, 2 * page), ("C", 1, 2 * page)]
+    monkeypatch.setattr(_blocks, "unmap", lambda view: None)  # without the C extension: mmap's madvise
+    calls.clear()
+    _blocks._unmap_pages(region, 10, 2 * page + 5)
     assert calls == [(mmap.MADV_DONTNEED, 0, 2 * page)]
-    _blocks._unmap_pages(region, 0, 3 * page)  # the real call: the bytes read back unchanged
+    if real_unmap(memoryview(region)[:page]) is not None:  # the real call: the bytes read back unchanged
+        assert real_unmap(memoryview(region)[: 3 * page]) is True
     assert region[: 4 * page] == path.read_bytes()
     region.close()
 

@@ -177,10 +177,10 @@ def test_stacked_leaves_the_columns_named_literal_unread_and_cuts_the_others():
 @pytest.mark.parametrize("n_files", [1, 2])
 def test_a_load_of_many_blocks_keeps_its_columns_chunked_alike(tmp_path, monkeypatch, n_files):
     """One column chunked otherwise makes polars rechunk every column before each operation on the frame."""
-    from workbench.load import _blocks, read_traces
+    from workbench.load import _block_cuts, read_traces
 
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 16 << 10)
-    monkeypatch.setattr(_blocks, "MIN_BLOCK_BYTES", 16 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 16 << 10)
+    monkeypatch.setattr(_block_cuts, "MIN_BLOCK_BYTES", 16 << 10)
     paths = []
     for i in range(n_files):
         (tmp_path / str(i)).mkdir()

@@ -7,7 +7,7 @@ import random
 import orjson
 import pytest
 
-from workbench.load import _blocks, _otlp_fast, _otlp_native, otlp, read_traces
+from workbench.load import _block_cuts, _blocks, _otlp_fast, _otlp_native, otlp, read_traces
 from workbench.load._records import read_bytes
 
 
@@ -142,7 +142,7 @@ def test_columnar_rows_equal_reference_rows(tmp_path, shape):
 
 
 def test_bad_lines_cost_only_their_part(tmp_path, monkeypatch):
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 64 << 10)
     monkeypatch.setattr(_otlp_fast, "MIN_SPLIT_BYTES", 8 << 10)
     path = _write(tmp_path, "span", n=2000)
     lines = path.read_bytes().split(b"\n")
@@ -197,7 +197,7 @@ def test_no_mapped_attributes_anywhere(tmp_path):
 @pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "ring"])
 @pytest.mark.parametrize("shape", ["span", "request"])
 def test_small_blocks_keep_line_numbers_mapped_or_through_the_ring(tmp_path, monkeypatch, shape, mapped):
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 16 << 10)  # ~30 blocks: pages let go, or ring buffers reused
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 16 << 10)  # ~30 blocks: pages let go, or ring buffers reused
     if not mapped:
         monkeypatch.setenv(_blocks.NO_MMAP_VARIABLE, "1")
     path = _write(tmp_path, shape)
@@ -209,7 +209,7 @@ def test_small_blocks_keep_line_numbers_mapped_or_through_the_ring(tmp_path, mon
 def test_pieces_around_bad_lines_are_mapped_together_and_strict_stops_at_the_first(tmp_path, monkeypatch, parser):
     from workbench.load._base import LoadError
 
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 64 << 10)
     monkeypatch.setattr(_otlp_fast, "MIN_SPLIT_BYTES", 4 << 10)
     path = _write(tmp_path, "span", n=600)
     lines = path.read_bytes().split(b"\n")
@@ -359,7 +359,7 @@ def _costed(tmp_path, cost_parts: bool):
 
 
 def test_a_column_no_span_of_a_block_fills_is_one_null_value_and_equals_the_reference(tmp_path, monkeypatch):
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 8 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 8 << 10)
     path = _costed(tmp_path, cost_parts=False)
     stats = _otlp_fast.FastStats()
     fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats)
@@ -375,7 +375,7 @@ def test_a_column_no_span_of_a_block_fills_is_one_null_value_and_equals_the_refe
 
 
 def test_cost_parts_in_some_blocks_only_send_their_lines_to_the_reference(tmp_path, monkeypatch):
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 8 << 10)  # the other blocks leave the cost-part check out
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 8 << 10)  # the other blocks leave the cost-part check out
     path = _costed(tmp_path, cost_parts=True)
     stats = _otlp_fast.FastStats()
     fast = _otlp_fast.read_bytes_fast(str(path), None, stats=stats).conformed()

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.load.test_otlp_fast import _span
-from workbench.load import _otlp_arrow, _otlp_native
+from workbench.load import _otlp_arrow, _otlp_native, _scanner
 
 pytestmark = pytest.mark.skipif(not _otlp_native.AVAILABLE, reason="the C scanner is not built here")
 NESTED = [{"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}, {}]}}},
@@ -255,9 +255,8 @@ def _big_block(seed: int) -> bytes:
 @pytest.mark.parametrize("hint", ["none", "small", "exact", "big", "short tuple"])
 def test_buffers_that_grow_or_start_at_a_hinted_size_give_the_same_table(hint):
     data = _big_block(5)
-    schema = _otlp_arrow.FULL["span"]
-    spec = _otlp_native.spec(pa.struct(list(schema)))
-    _otlp_native._LAST_SIZES.pop(schema, None)
+    spec = _scanner.SHAPES["span"]
+    _scanner._LAST_SIZES.pop(spec, None)
     assert _agree(data) is not None  # grown without hints: pyarrow's table
     _, buffers = _otlp_native._otlp_scan.scan(memoryview(data), spec)
     sizes = [0 if b is None else memoryview(b).nbytes for b in buffers]
@@ -270,21 +269,20 @@ def test_buffers_that_grow_or_start_at_a_hinted_size_give_the_same_table(hint):
 
 
 def test_each_block_starts_from_the_last_blocks_sizes_and_reads_the_same():
-    schema = _otlp_arrow.FULL["span"]
-    _otlp_native._LAST_SIZES.pop(schema, None)
+    spec = _scanner.SHAPES["span"]
+    _scanner._LAST_SIZES.pop(spec, None)
     first = _agree(_big_block(6))
-    assert _otlp_native._hints(schema, 1000) is not None  # the next scan starts from these sizes
+    assert _scanner.hints(spec, 1000) is not None  # the next scan starts from these sizes
     second = _agree(_big_block(7)[: 3 << 20].rsplit(b"\n", 1)[0] + b"\n")  # smaller: scaled-down hints
     assert first.num_rows == 1500 and 0 < second.num_rows < 1500
     with pytest.raises(TypeError, match="hints"):
-        _otlp_native._otlp_scan.scan(memoryview(_lines(_span(random.Random(1), 0))),
-                                     _otlp_native.spec(pa.struct(list(schema))), [1, 2])
+        _otlp_native._otlp_scan.scan(memoryview(_lines(_span(random.Random(1), 0))), spec, [1, 2])
 
 
 def test_a_first_block_starts_from_the_sizes_of_a_sample_of_its_lines(monkeypatch):
-    schema = _otlp_arrow.FULL["span"]
-    _otlp_native._LAST_SIZES.pop(schema, None)
-    real, calls = _otlp_native._otlp_scan, []
+    spec = _scanner.SHAPES["span"]
+    _scanner._LAST_SIZES.pop(spec, None)
+    real, calls = _scanner._otlp_scan, []
 
     class Spy:  # the C module, its scans recorded
         def __getattr__(self, name):
@@ -294,17 +292,17 @@ def test_a_first_block_starts_from_the_sizes_of_a_sample_of_its_lines(monkeypatc
             calls.append((len(data), hints))
             return real.scan(data, spec, hints)
 
-    monkeypatch.setattr(_otlp_native, "_otlp_scan", Spy())
+    monkeypatch.setattr(_scanner, "_otlp_scan", Spy())
     data = _big_block(8)
     assert _agree(data).num_rows == 1500  # the same table
     (sample, no_hints), (whole, hints) = calls
     assert no_hints is None and whole == len(data)
-    assert _otlp_native.SAMPLE_BYTES < sample < _otlp_native.SAMPLE_BYTES + 20_000 and data[sample - 1] == ord("\n")
-    sizes = _otlp_native._LAST_SIZES[schema][1]  # now the whole block's
+    assert _scanner.SAMPLE_BYTES < sample < _scanner.SAMPLE_BYTES + 20_000 and data[sample - 1] == ord("\n")
+    sizes = _scanner._LAST_SIZES[spec][1]  # now the whole block's
     big = max(range(len(sizes)), key=sizes.__getitem__)
     assert sizes[big] > 4 << 20 and 0.8 * sizes[big] < hints[big] < 2 * sizes[big]  # its text: about its size
     calls.clear()
-    _otlp_native._LAST_SIZES.pop(schema, None)
+    _scanner._LAST_SIZES.pop(spec, None)
     _agree(data[:sample])  # a block under four samples long is not sampled
     assert [hints for _, hints in calls] == [None]
 
@@ -336,3 +334,13 @@ def test_text_checks_agree_with_the_regular_expressions_they_replace(texts, star
     assert _otlp_native.text_checks(array, "int_texts", only).tolist() == (ints & pl.Series(only)).to_list()
     upper = bool(series.str.contains(r"[A-Z]|[^\x00-\x7F]").any())
     assert _otlp_native.has_upper(array) is upper
+
+
+@pytest.mark.parametrize("shape", ["span", "request"])
+def test_the_scanners_shapes_and_the_arrow_schemas_describe_the_same_types(shape):
+    """The shapes are written once, in the scanner's description (no pyarrow: a load's head start scans with
+    them while pyarrow is imported); the Arrow schemas are built from them and describe them back exactly."""
+    schema = _otlp_arrow.FULL[shape]
+    assert _otlp_native.spec(pa.struct(list(schema))) == _scanner.SHAPES[shape]
+    assert _otlp_native.arrow_type(_scanner.SHAPES[shape]) == pa.struct(list(schema))
+    assert schema.field("resourceSpans" if shape == "request" else "attributes").type.value_type.num_fields > 1

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from workbench.load import _blocks, _direct_io, _otlp_fast, _spill, otlp
+from workbench.load import _block_cuts, _direct_io, _otlp_fast, _spill, otlp
 from workbench.load._records import read_bytes
 
 
@@ -186,8 +186,8 @@ def _long_spans(n: int, rng: random.Random, messages: bool = False) -> list[dict
 @pytest.mark.parametrize("shape", ["span", "request"])
 def test_a_load_with_the_spill_gives_the_reference_rows(tmp_path, monkeypatch, small_spill, shape):
     monkeypatch.setattr(_otlp_fast, "SPILL_FROM_BYTES", 0)
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
-    monkeypatch.setattr(_blocks, "MIN_BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "MIN_BLOCK_BYTES", 64 << 10)
     spans = _long_spans(600, random.Random(6))
     if shape == "span":
         lines = [orjson.dumps(s) for s in spans]
@@ -240,8 +240,8 @@ def test_a_strict_load_that_stops_early_closes_its_spill_files(tmp_path, monkeyp
     from workbench.load import LoadError
 
     monkeypatch.setattr(_otlp_fast, "SPILL_FROM_BYTES", 0)
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
-    monkeypatch.setattr(_blocks, "MIN_BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "MIN_BLOCK_BYTES", 64 << 10)
     lines = [orjson.dumps(s) for s in _long_spans(400, random.Random(14))]
     lines[300] = lines[300][:40]
     path = tmp_path / "strict.jsonl"
@@ -326,8 +326,8 @@ def test_flattened_messages_spill_and_read_as_the_reference(tmp_path, monkeypatc
     from tests.load.test_otlp_fast import _rows
 
     monkeypatch.setattr(_otlp_fast, "SPILL_FROM_BYTES", 0)
-    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64 << 10)
-    monkeypatch.setattr(_blocks, "MIN_BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(_block_cuts, "MIN_BLOCK_BYTES", 64 << 10)
     path = tmp_path / "messages.jsonl"
     spans = _long_spans(400, random.Random(9), messages=True)
     path.write_bytes(b"\n".join(orjson.dumps(s) for s in spans) + b"\n")

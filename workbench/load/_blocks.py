@@ -34,14 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.load._block_cuts import block_bytes, block_end
 from workbench.load._interop import unique
 from workbench.load._memory import ReusedBuffer, reused_buffer
+from workbench.load._otlp_native import NOT_SCANNED, populate, unmap
 from workbench.load._otlp_native import newlines as native_newlines
-from workbench.load._otlp_native import populate
 
-BLOCK_BYTES = 64 << 20  # largest block: the mapping has a fixed cost per block (~5% of a 1M load at 32 MiB)
-MIN_BLOCK_BYTES = 16 << 20
-BLOCKS_WANTED = 10  # a smaller file is cut in about this many blocks: its memory stays in proportion
 LONG_LINE_BYTES = 512  # lines at least this long on average: newlines found line by line
 NO_MMAP_VARIABLE = "WORKBENCH_NO_MMAP"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -58,6 +56,7 @@ class Block:
     offset: int
     data: memoryview
     newlines: np.ndarray
+    scanned: object = NOT_SCANNED  # the scanner's answer for ``data`` where a load's head start scanned it
 
     @classmethod
     def of(cls, first_line: int, offset: int, buffer, start: int, end: int, scratch: np.ndarray) -> Block:
@@ -109,12 +108,14 @@ class Block:
         return pieces
 
 
-def iter_blocks(source: str, data: bytes | None, in_flight: int):
+def iter_blocks(source: str, data: bytes | None, in_flight: int, scanned: dict[int, tuple] | None = None):
     """Blocks of whole lines (:func:`block_bytes` each) of a file, or of ``data`` when given.
 
     The caller holds at most ``in_flight`` blocks it has not finished with:
     the memory behind a block is reused (ring) or let go (mapping) that many
-    blocks later.
+    blocks later. ``scanned`` maps the offsets of a mapped file's blocks that a
+    load's head start scanned to ``(end, the scanner's answer)``; a block cut
+    there gets its answer (:attr:`Block.scanned`), which leaves the dict.
     """
     if data is not None:
         yield from _cut(data, len(data), in_flight)
@@ -126,7 +127,7 @@ def iter_blocks(source: str, data: bytes | None, in_flight: int):
             yield from _read_in_ring(handle, block_bytes(os.fstat(raw.fileno()).st_size), in_flight)
             return
         try:
-            yield from _cut(region, len(region), in_flight)
+            yield from _cut(region, len(region), in_flight, scanned)
         finally:
             with contextlib.suppress(BufferError):  # a block still viewed: unmapped when the last view goes
                 region.close()
@@ -150,7 +151,7 @@ def _is_gzip(raw: io.BufferedReader) -> bool:
     return raw.peek(2)[:2] == _GZIP_MAGIC  # peeked, not read: a pipe cannot seek back
 
 
-def _cut(buffer, size: int, in_flight: int):
+def _cut(buffer, size: int, in_flight: int, scanned: dict[int, tuple] | None = None):
     """Blocks over one buffer holding the whole input (``bytes``, or a file's mapping); a mapping's pages
     are unmapped ``in_flight`` blocks after their block."""
     step = block_bytes(size)
@@ -159,15 +160,13 @@ def _cut(buffer, size: int, in_flight: int):
     done: deque[tuple[int, int]] = deque()
     line, start = 1, 0
     while start < size:
-        end = size
-        if start + step < size:  # up to the last line end in the step, or the end of a line longer than it
-            cut = buffer.rfind(b"\n", start, start + step)
-            if cut == -1:
-                cut = buffer.find(b"\n", start + step, size)
-            end = cut + 1 if cut != -1 else size
+        end = block_end(buffer, start, size, step)
         if release:
             _map_in(buffer, start, end)
         block = Block.of(line, start, buffer, start, end, scratch)
+        done_early = scanned.pop(start, None) if scanned else None
+        if done_early is not None and done_early[0] == end:
+            block.scanned = done_early[1]
         yield block
         line, start = line + len(block.newlines), end
         if release:
@@ -191,7 +190,7 @@ def _unmap_pages(region: mmap.mmap, start: int, end: int) -> None:
     """Drop the process's mapping of the whole pages in ``[start, end)`` (the page cache keeps them; a later
     read maps them again). The page that holds ``end`` may hold the next block's start: it stays."""
     first, last = start - start % _PAGE, end - end % _PAGE
-    if last > first:
+    if last > first and unmap(memoryview(region)[first:last]) is None:
         with contextlib.suppress(OSError, ValueError):
             region.madvise(mmap.MADV_DONTNEED, first, last - first)
 
@@ -253,22 +252,6 @@ def newlines(buffer, start: int, end: int, scratch: np.ndarray) -> np.ndarray:
     is_newline = scratch[:size]
     np.equal(raw, 10, out=is_newline)
     return np.flatnonzero(is_newline)
-
-
-def block_bytes(size: int) -> int:
-    """Block size for an input (or compressed file) of ``size`` bytes: ``BLOCK_BYTES`` for a big one.
-
-    An input under ``BLOCKS_WANTED`` big blocks gets smaller ones (down to
-    ``MIN_BLOCK_BYTES``), so the blocks in flight stay in proportion to it:
-    100k spans (257 MB, 26 MiB blocks) peaked at ~2.4x the file instead of
-    3.1x with 64 MiB blocks; 16 MiB blocks were slower (the mapping has a
-    fixed cost per block). A block ends at the last line end before its
-    size, so each is a part of a line short of it; the margin of ``size /
-    512`` keeps those parts from adding up to one more, nearly empty block,
-    which would cost a whole mapping's fixed part (~7 ms) at the end of the
-    load, where no other block runs beside it.
-    """
-    return max(min(BLOCK_BYTES, MIN_BLOCK_BYTES), min(BLOCK_BYTES, size // BLOCKS_WANTED + (size >> 9)))
 
 
 def _read_into(handle, view: memoryview) -> int:

@@ -30,63 +30,40 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from workbench.load._interop import null_array
+from workbench.load._otlp_native import NOT_SCANNED, arrow_type, scan_block
 from workbench.load._otlp_native import release as release_scanner_memory
-from workbench.load._otlp_native import scan_block
+from workbench.load._scanner import INT as INT_NODE
+from workbench.load._scanner import SCALAR_FIELDS, SHAPES, list_of, request_fields, struct
+from workbench.load._scanner import STR as STR_NODE
 
 STR = pa.string_view()  # polars takes views without a copy; pyarrow parses them as fast
 PYARROW_BLOCK_BYTES = 4 << 20  # pyarrow's parse unit; a line longer than this is read line by line
 JEMALLOC_DECAY_MS = -1  # freed parse memory is kept for the next block; a load gives it back at its end
 _POOL: pa.MemoryPool | None = None
 
-_SCALAR = [("stringValue", STR), ("intValue", STR), ("doubleValue", pa.float64()),
-           ("boolValue", pa.bool_()), ("bytesValue", STR)]
-SCALAR_TYPES = dict(_SCALAR)  # an attribute value's scalar fields and their types
-_ANY1 = pa.struct(_SCALAR)
-_ANY = pa.struct(_SCALAR + [
-    ("arrayValue", pa.struct([("values", pa.list_(_ANY1))])),
-    ("kvlistValue", pa.struct([("values", pa.list_(pa.struct([("key", STR), ("value", _ANY1)])))])),
-])
-_KV = pa.list_(pa.struct([("key", STR), ("value", _ANY)]))
-_EVENT = pa.struct([("timeUnixNano", STR), ("name", STR), ("attributes", _KV),
-                    ("droppedAttributesCount", pa.int64())])
-_LINK = pa.struct([("traceId", STR), ("spanId", STR), ("traceState", STR),
-                   ("attributes", _KV), ("droppedAttributesCount", pa.int64()), ("flags", pa.int64())])
-_SPAN_FIELDS = [
-    ("traceId", STR), ("spanId", STR), ("parentSpanId", STR), ("traceState", STR),
-    ("flags", pa.int64()), ("name", STR), ("kind", pa.int64()), ("startTimeUnixNano", STR),
-    ("endTimeUnixNano", STR), ("attributes", _KV), ("droppedAttributesCount", pa.int64()),
-    ("events", pa.list_(_EVENT)), ("droppedEventsCount", pa.int64()), ("links", pa.list_(_LINK)),
-    ("droppedLinksCount", pa.int64()), ("status", pa.struct([("code", pa.int64()), ("message", STR)])),
-]
+SCALAR_TYPES = {name: arrow_type(node) for name, node in SCALAR_FIELDS}  # an attribute value's scalar fields
 
 
-def _request(span_fields: list, resource: pa.DataType, scope: pa.DataType, extra: list) -> pa.Schema:
-    return pa.schema([("resourceSpans", pa.list_(pa.struct([
-        ("resource", resource),
-        *extra,
-        ("scopeSpans", pa.list_(pa.struct([("scope", scope), *extra, ("spans", pa.list_(pa.struct(span_fields)))]))),
-    ])))])
+def _schema(node: tuple) -> pa.Schema:
+    return pa.schema(list(arrow_type(node)))
 
 
-SPAN_SCHEMA = pa.schema(_SPAN_FIELDS)
-REQUEST_SCHEMA = _request(_SPAN_FIELDS, pa.struct([("attributes", _KV), ("droppedAttributesCount", pa.int64())]),
-                          pa.struct([("name", STR), ("version", STR), ("attributes", _KV),
-                                     ("droppedAttributesCount", pa.int64())]), [("schemaUrl", STR)])
-
-_PINNED_KV = pa.list_(pa.struct([("key", STR), ("value", pa.struct([("stringValue", STR), ("intValue", STR)]))]))
-_PINNED_SPAN = [("traceId", STR), ("spanId", STR), ("parentSpanId", STR), ("name", STR), ("kind", pa.int64()),
-                ("startTimeUnixNano", STR), ("endTimeUnixNano", STR), ("attributes", _PINNED_KV),
-                ("status", pa.struct([("code", pa.int64()), ("message", STR)]))]
+FULL = {shape: _schema(node) for shape, node in SHAPES.items()}
+SPAN_SCHEMA, REQUEST_SCHEMA = FULL["span"], FULL["request"]
+_PINNED_KV = list_of(struct(("key", STR_NODE), ("value", struct(("stringValue", STR_NODE), ("intValue", STR_NODE)))))
+_PINNED_SPAN = (("traceId", STR_NODE), ("spanId", STR_NODE), ("parentSpanId", STR_NODE), ("name", STR_NODE),
+                ("kind", INT_NODE), ("startTimeUnixNano", STR_NODE), ("endTimeUnixNano", STR_NODE),
+                ("attributes", _PINNED_KV), ("status", struct(("code", INT_NODE), ("message", STR_NODE))))
 PINNED = {
-    "span": pa.schema(_PINNED_SPAN),
-    "request": _request(_PINNED_SPAN, pa.struct([("attributes", _PINNED_KV)]),
-                        pa.struct([("name", STR), ("version", STR)]), []),
+    "span": _schema(struct(*_PINNED_SPAN)),
+    "request": _schema(struct(*request_fields(_PINNED_SPAN, struct(("attributes", _PINNED_KV)),
+                                              struct(("name", STR_NODE), ("version", STR_NODE)), ()))),
 }
-FULL = {"span": SPAN_SCHEMA, "request": REQUEST_SCHEMA}
 _TYPE_CHANGED = "changed from"  # pyarrow's message when inference meets two types in one column
 
 
-def parse_block(data: memoryview, shape: str, plain: Callable[[], bool] | None = None) -> pa.Table | int | None:
+def parse_block(data: memoryview, shape: str, plain: Callable[[], bool] | None = None,
+                scanned=NOT_SCANNED) -> pa.Table | int | None:
     """The lines in ``data`` as a table of the full schema of ``shape``, or ``None`` when they need a closer look
     (one of them is not JSON of that shape, or not UTF-8).
 
@@ -96,8 +73,9 @@ def parse_block(data: memoryview, shape: str, plain: Callable[[], bool] | None =
     The scanner reads row ``i`` from line ``i``. pyarrow skips blank lines,
     so it reads only where ``plain()`` says that every line starts a record
     (asked only then: the loader's check reads the first byte of every line).
+    ``scanned``: the scanner's raw answer for ``data``, where a load's head start already scanned it.
     """
-    scanned = scan_block(data, FULL[shape])
+    scanned = scan_block(data, FULL[shape], scanned)
     if scanned is not None:
         return scanned
     if (plain is not None and not plain()) or not valid_utf8(data):

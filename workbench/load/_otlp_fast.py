@@ -47,11 +47,14 @@ import polars as pl
 import pyarrow as pa
 
 from workbench import schema
+from workbench.load import _head_start as head_start
 from workbench.load._base import PER_FILE_COLUMNS, Problem, ReaderResult
 from workbench.load._blocks import Block, input_size, iter_blocks
 from workbench.load._interop import concatenated, list_rows, list_values, numpy_series, stacked, unique
 from workbench.load._memory import settle_glibc_malloc
 from workbench.load._otlp_arrow import parse_block, release_parse_memory
+from workbench.load._otlp_native import NOT_SCANNED
+from workbench.load._scanner import record_shape
 from workbench.load._spill import SPILL_AVAILABLE, TextSpill, drop_mapped_pages, spill_directory
 
 MIN_SPLIT_BYTES = 256 << 10
@@ -87,16 +90,21 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
 
     stats = stats if stats is not None else FastStats()
     settle_glibc_malloc()
-    blocks = iter_blocks(source, data, in_flight=PARSE_WORKERS)
+    early = head_start.claim(source) if data is None else None  # blocks scanned while the loader imported
+    scanned = early[1] if early is not None else None
+    blocks = iter_blocks(source, data, in_flight=PARSE_WORKERS, scanned=scanned)
     first = next(blocks, None)
     if first is None:
         return otlp.read_python_pieces(source, [], strict=strict)
     head = _first_record_line(first)
+    shape = None if head is None else record_shape(head)
+    if early is not None and early[0] != shape:  # the head start guessed another shape: its scans do not count
+        scanned.clear()
+        first.scanned = NOT_SCANNED
     if head is None:
         # a (pretty-printed) single document or an array: the reference reader
         whole = bytes(first.data) + b"".join(bytes(block.data) for block in blocks)
         return otlp.read_python(source, whole, strict=strict)
-    shape = "request" if b'"resourceSpans"' in head[:4096] else "span"
     spill = _spill_for(input_size(source, data))
     frames: list[pl.DataFrame] = []
     feedback: list[pl.DataFrame] = []
@@ -120,6 +128,8 @@ def read_bytes_fast(source: str, data: bytes | None = None, *, strict: bool = Fa
         if spill is not None:
             stats.bytes_spilled += spill.bytes_written
             spill.close()
+        if scanned:  # blocks the load did not reach (strict mode stopped it)
+            scanned.clear()
         release_parse_memory()
     # a column some blocks lack (a null literal there, :mod:`._otlp_columns`) is cut like the others
     spans = stacked(frames, PER_FILE_COLUMNS) if frames else schema.empty(schema.SPANS).select(otlp.SPAN_COLUMNS)
@@ -185,7 +195,8 @@ def _parse_block(block: Block, shape: str) -> pa.Table | int | None:
     """The block as an Arrow table; the row of a line only the reference reader can read (the C scanner
     says which); or ``None`` when it needs a closer look."""
     # blank lines, leading spaces, a BOM or records spanning lines: the scanner names the line, pyarrow is not asked
-    table = parse_block(block.data, shape, block.lines_start_with_brace)
+    scanned, block.scanned = block.scanned, NOT_SCANNED  # the block's answer is read once
+    table = parse_block(block.data, shape, block.lines_start_with_brace, scanned)
     if isinstance(table, int):
         return table
     if table is None or table.num_rows != block.n_lines:

@@ -16,94 +16,66 @@ are the same either way (``tests/load/test_otlp_native.py``).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pyarrow as pa
 
 from workbench.load._interop import int64s, null_array, valid_mask
+from workbench.load._scanner import (
+    AVAILABLE,
+    BOOL,
+    ENABLED,
+    FLOAT64,
+    INT64,
+    LIST,
+    STRING,
+    STRUCT,
+    _otlp_scan,  # the C module, or None: its helpers below (the scan itself: _scanner)
+)
+from workbench.load._scanner import scan as raw_scan
 
-try:
-    from workbench.load import _otlp_scan
-except ImportError:  # installed without a C compiler
-    _otlp_scan = None
-
-AVAILABLE = _otlp_scan is not None
-ENABLED = AVAILABLE and not os.environ.get("WORKBENCH_NO_SCANNER")
-_STRUCT, _LIST, _STRING, _INT64, _FLOAT64, _BOOL = range(6)
-_LEAVES = {pa.string_view(): _STRING, pa.int64(): _INT64, pa.float64(): _FLOAT64, pa.bool_(): _BOOL}
+_LEAVES = {pa.string_view(): STRING, pa.int64(): INT64, pa.float64(): FLOAT64, pa.bool_(): BOOL}
 _SPECS: dict[pa.Schema, tuple] = {}
-# per schema: the bytes scanned last and the size of each buffer it filled; the next block's buffers start
-# at these sizes scaled to its length (plus HINT_SLACK), so they are taken once instead of grown
-_LAST_SIZES: dict[pa.Schema, tuple[int, tuple[int, ...]]] = {}
-HINT_SLACK = 1.1
-# the first blocks a process scans (per schema) take their buffer sizes from a scan of their first SAMPLE_BYTES
-# (to a line's end, found within SAMPLE_WINDOW more bytes); later blocks from the block before
-SAMPLE_BYTES = 256 << 10
-SAMPLE_WINDOW = 1 << 20
+NOT_SCANNED = object()  # a block nothing has scanned yet (``None`` is a scan's answer: pyarrow must read it)
 
 
 def spec(dtype: pa.DataType) -> tuple:
     """The scanner's description of ``dtype`` (nested tuples; see ``_otlp_scan.c``)."""
     if pa.types.is_struct(dtype):
-        return (_STRUCT, tuple((dtype.field(i).name.encode(), spec(dtype.field(i).type))
+        return (STRUCT, tuple((dtype.field(i).name.encode(), spec(dtype.field(i).type))
                                for i in range(dtype.num_fields)))
     if pa.types.is_list(dtype):
-        return (_LIST, spec(dtype.value_type))
+        return (LIST, spec(dtype.value_type))
     if dtype not in _LEAVES:
         raise ValueError(f"the scanner does not build {dtype}")
     return (_LEAVES[dtype],)
 
 
-def scan_block(data: memoryview, schema: pa.Schema) -> pa.Table | int | None:
+def scan_block(data: memoryview, schema: pa.Schema, scanned=NOT_SCANNED) -> pa.Table | int | None:
     """The lines in ``data`` as a table of ``schema``; or the 0-based row of a line pyarrow would refuse
     too (not JSON, or not of ``schema``: only the reference reader reads it); or ``None`` where pyarrow
-    must parse the block (the scanner is off, or met what pyarrow may take: NaN, extreme numbers)."""
+    must parse the block (the scanner is off, or met what pyarrow may take: NaN, extreme numbers).
+    ``scanned`` is what :func:`workbench.load._scanner.scan` returned for ``data`` when it already ran (a
+    load's head start)."""
     if not ENABLED:
         return None
     if schema not in _SPECS:
         _SPECS[schema] = spec(pa.struct(list(schema)))
-    if schema not in _LAST_SIZES and len(data) >= 4 * SAMPLE_BYTES:
-        _sample(data, schema)
-    scanned = _otlp_scan.scan(data, _SPECS[schema], _hints(schema, len(data)))
+    if scanned is NOT_SCANNED:
+        scanned = raw_scan(data, _SPECS[schema])
     if scanned is None or isinstance(scanned, int):
         return scanned
     rows, buffers = scanned
-    _remember_sizes(schema, len(data), buffers)
     array = _assemble(pa.struct(list(schema)), rows, iter(buffers))
     return pa.Table.from_batches([pa.RecordBatch.from_struct_array(array)], schema=schema)
 
 
-def _sample(data: memoryview, schema: pa.Schema) -> None:
-    """Buffer sizes for the first blocks a process scans, from a scan of their first ``SAMPLE_BYTES`` (whole
-    lines).
-
-    Without them, those blocks' buffers start small and double as they fill,
-    each step copied into fresh memory (the three blocks scanned at once at
-    the start of a fresh process's first load grew ~240 buffers each).
-    """
-    window = bytes(data[SAMPLE_BYTES:SAMPLE_BYTES + SAMPLE_WINDOW])
-    line_end = window.find(b"\n")
-    if line_end < 0:  # lines longer than the window: the buffers grow as before
-        return
-    end = SAMPLE_BYTES + line_end + 1
-    scanned = _otlp_scan.scan(data[:end], _SPECS[schema])
-    if isinstance(scanned, tuple) and schema not in _LAST_SIZES:
-        _remember_sizes(schema, end, scanned[1])
-
-
-def _remember_sizes(schema: pa.Schema, n_bytes: int, buffers: list) -> None:
-    """Keep the sizes of the buffers a scan of ``n_bytes`` filled, for the next scan's hints (:func:`_hints`)."""
-    _LAST_SIZES[schema] = (n_bytes, tuple(0 if b is None else memoryview(b).nbytes for b in buffers))
-
-
-def _hints(schema: pa.Schema, n_bytes: int) -> tuple[int, ...] | None:
-    """Starting sizes for the buffers of a scan of ``n_bytes``: the last scan's, in proportion."""
-    last = _LAST_SIZES.get(schema)
-    if last is None or not last[0]:
-        return None
-    scale = HINT_SLACK * n_bytes / last[0]
-    return tuple(int(size * scale) for size in last[1])
+def arrow_type(node: tuple) -> pa.DataType:
+    """The Arrow type of a node of the scanner's description (the inverse of :func:`spec`)."""
+    if node[0] == STRUCT:
+        return pa.struct([(name.decode(), arrow_type(child)) for name, child in node[1]])
+    if node[0] == LIST:
+        return pa.list_(arrow_type(node[1]))
+    return next(dtype for dtype, kind in _LEAVES.items() if kind == node[0])
 
 
 def dictionary_encode(array: pa.Array) -> tuple[np.ndarray, list[str]]:
@@ -184,6 +156,15 @@ def populate(data: memoryview) -> bool | None:
     if not AVAILABLE:
         return None
     return _otlp_scan.populate(data)
+
+
+def unmap(data: memoryview) -> bool | None:
+    """Drop the process's mapping of the pages under ``data`` (whole pages) without holding the GIL
+    (``MADV_DONTNEED``; a file's pages stay in the page cache); whether the kernel did, or ``None`` without
+    the extension."""
+    if not AVAILABLE:
+        return None
+    return _otlp_scan.unmap(data)
 
 
 def text_checks(array: pa.Array, check: str, only: np.ndarray | None = None) -> np.ndarray | None:

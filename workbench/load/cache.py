@@ -41,8 +41,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import tempfile
 import threading
@@ -54,60 +52,15 @@ import polars as pl
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
+from workbench.load._cache_keys import CACHE_LAYOUT, cache_key, default_dir, resolve_dir, set_key  # noqa: F401 - API
 from workbench.load._direct_io import AVAILABLE as DIRECT_IO_AVAILABLE
 from workbench.load._direct_io import DirectWriter, new_stage
 
-SAMPLE_EDGE = 1 << 20
-SAMPLE_BLOCK = 1 << 16
-SAMPLE_BLOCKS = 64
-# 2: Arrow IPC, set entries with the assembled tables; 3: Langfuse roots joined across files; 4: big tables in parts
-CACHE_LAYOUT = "4"
 PART_ROWS = 1 << 13  # a table longer than this is written in parts of this many rows...
 # ...except spans, stored in file order: their text is read front to back, so bigger parts page in no more of it
 SPANS_PART_ROWS = 1 << 16
 _PENDING: dict[Path, threading.Thread] = {}
 _PENDING_LOCK = threading.Lock()
-
-
-def default_dir() -> Path:
-    """Where the cache lives unless told otherwise."""
-    if os.environ.get("WORKBENCH_CACHE_DIR"):
-        return Path(os.environ["WORKBENCH_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "workbench"
-
-
-def resolve_dir(cache: bool | str | os.PathLike) -> Path | None:
-    """``True`` -> the default directory, a path -> that path, ``False`` -> no cache."""
-    if cache is False or cache is None:
-        return None
-    if cache is True:
-        return default_dir()
-    return Path(cache)
-
-
-def cache_key(path: str | os.PathLike, fmt: str, reader_version: str) -> str:
-    """The key of a file's entry (see the module docstring for what it covers)."""
-    stat = os.stat(path)
-    digest = hashlib.sha256(f"{CACHE_LAYOUT}|{fmt}|{reader_version}|{stat.st_size}|{stat.st_mtime_ns}|".encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(SAMPLE_EDGE))
-        if stat.st_size > 2 * SAMPLE_EDGE:
-            step = (stat.st_size - 2 * SAMPLE_EDGE) // SAMPLE_BLOCKS
-            for i in range(SAMPLE_BLOCKS):
-                handle.seek(SAMPLE_EDGE + i * step)
-                digest.update(handle.read(SAMPLE_BLOCK))
-            handle.seek(stat.st_size - SAMPLE_EDGE)
-            digest.update(handle.read(SAMPLE_EDGE))
-    return digest.hexdigest()
-
-
-def set_key(file_keys: list[str], format_arg: str) -> str:
-    """The key of a set entry: the files' keys in order, and how the format was chosen."""
-    digest = hashlib.sha256(f"{CACHE_LAYOUT}|set|{format_arg}|".encode())
-    for key in file_keys:
-        digest.update(key.encode() + b"|")
-    return digest.hexdigest()
 
 
 def load_tables(directory: Path, key: str, schemas: dict[str, dict]) -> tuple[dict[str, pl.DataFrame], dict] | None:

@@ -34,9 +34,10 @@ from workbench import schema
 from workbench.load._attrs import otlp_attributes_to_dict, span_fields_from_attributes
 from workbench.load._base import Problem, ReaderResult, raise_or_collect
 from workbench.load._records import iter_json_records, read_bytes
+from workbench.load._scanner import OTLP_READER_VERSION
 
 FORMAT = "otlp"
-READER_VERSION = "2"  # 2: scope attributes kept
+READER_VERSION = OTLP_READER_VERSION
 REASON_MISSING_FIELD = "missing required field"
 REASON_BAD_VALUE = "bad field value"
 REASON_TYPE_DRIFT = "type drift"
