@@ -18,8 +18,9 @@ for f in pyproject.toml setup.py workbench/load/_otlp_scan.c workbench/load/_*.h
 done
 if [ ! -f "$stamp" ] || [ -n "$changed" ]; then
   echo "==> installing workbench${extras:+[$extras]} into .venv"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  # no pip cache: it would keep a second copy of every downloaded wheel, on a disk that can run full
+  .venv/bin/python -m pip install --quiet --no-cache-dir --upgrade pip
+  .venv/bin/python -m pip install --quiet --no-cache-dir -e ".${extras:+[$extras]}"
   touch "$stamp"
 fi
 # bytecode, as a pip install of the package writes it: where PYTHONDONTWRITEBYTECODE is set, an editable
