@@ -52,7 +52,7 @@ import polars as pl
 
 from workbench import schema
 from workbench.load._base import Problem, ReaderResult
-from workbench.load._cache_keys import CACHE_LAYOUT, cache_key, default_dir, resolve_dir, set_key  # noqa: F401 - API
+from workbench.load._cache_keys import CACHE_LAYOUT, cache_key, default_dir, has_entry, resolve_dir, set_key  # noqa: F401 - API
 from workbench.load._direct_io import AVAILABLE as DIRECT_IO_AVAILABLE
 from workbench.load._direct_io import DirectWriter, new_stage
 
@@ -73,11 +73,10 @@ def load_tables(directory: Path, key: str, schemas: dict[str, dict]) -> tuple[di
 
     entry = directory / key
     wait_for(entry)
-    meta_path = entry / "meta.json"
-    if not meta_path.exists():
+    if not has_entry(directory, key):
         return None
     try:
-        meta = orjson.loads(meta_path.read_bytes())
+        meta = orjson.loads((entry / "meta.json").read_bytes())
         tables = {}
         for name, table_schema in schemas.items():
             parts = sorted(entry.glob(f"{name}.*.arrow")) or [entry / f"{name}.arrow"]
